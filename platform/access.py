@@ -1,0 +1,69 @@
+"""Row-level access: who may see and change which records. The one place it is decided.
+
+Pages, the API, search and (later) reports and exports all take their records from
+``visible_records``; a record outside it does not exist for that user (404, never data).
+
+- admin: every record;
+- manager: records owned by members of their team, their own, and unowned records
+  (the pool that still waits for assignment);
+- sales: records they own.
+"""
+from flask import abort
+from sqlalchemy import or_, select
+
+from .extensions import db
+from .forms.models import Record
+from .people.models import User
+
+
+def visible_records(user, stmt=None, include_deleted=False):
+    """Restrict a SELECT over records to those the user may see."""
+    stmt = select(Record) if stmt is None else stmt
+    if not include_deleted:
+        stmt = stmt.where(Record.deleted_at.is_(None))
+    if user is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return stmt.where(False)
+    if user.role == "admin":
+        return stmt
+    if user.role == "manager":
+        team = select(User.id).where(User.team_id == user.team_id) if user.team_id else None
+        cond = [Record.owner_id == user.id, Record.owner_id.is_(None)]
+        if team is not None:
+            cond.append(Record.owner_id.in_(team))
+        return stmt.where(or_(*cond))
+    return stmt.where(Record.owner_id == user.id)
+
+
+def get_record(user, record_id, include_deleted=False):
+    """The record if the user may see it, else None."""
+    stmt = visible_records(user, select(Record).where(Record.id == record_id), include_deleted)
+    return db.session.scalars(stmt).first()
+
+
+def get_record_or_404(user, record_id, include_deleted=False):
+    record = get_record(user, record_id, include_deleted)
+    if record is None:
+        abort(404)
+    return record
+
+
+def can_edit(user, record):
+    """Whoever may see a record may edit it; kept separate so the rules can diverge."""
+    return get_record(user, record.id, include_deleted=True) is not None
+
+
+def assignable_owners(user):
+    """Users this user may make the owner of a record."""
+    stmt = select(User).where(User.active.is_(True)).order_by(User.display_name)
+    if user.role == "admin":
+        return db.session.scalars(stmt).all()
+    if user.role == "manager" and user.team_id:
+        return db.session.scalars(stmt.where(or_(User.team_id == user.team_id, User.id == user.id))).all()
+    return [user]
+
+
+def may_assign(user, owner):
+    """May this user give a record to owner (None: leave it in the unowned pool)?"""
+    if owner is None:
+        return user.role in ("admin", "manager")
+    return any(o.id == owner.id for o in assignable_owners(user))

@@ -1,0 +1,181 @@
+"""The OpenAPI 3.1 description of API v1, served at /api/v1/openapi.json."""
+from flask import jsonify
+
+from ..version import __version__
+from . import bp
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema, description):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes):
+    text = {400: "Malformed request", 401: "Missing or invalid bearer token", 403: "Not allowed",
+            404: "Not found or not visible to you", 409: "Idempotency-Key reused with a different body",
+            412: "Version mismatch; the body carries the current record", 413: "Body larger than 1 MiB",
+            415: "Content-Type is not application/json", 422: "Invalid values, by JSON pointer",
+            428: "If-Match missing"}
+    out = {}
+    for c in codes:
+        schema = {"$ref": "#/components/schemas/ValidationError"} if c == 422 else (
+            {"$ref": "#/components/schemas/StaleRecord"} if c == 412 else ERROR)
+        out[str(c)] = _json(schema, text[c])
+    return out
+
+
+RECORD_ID = {"name": "record_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+FORM_KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+RECORD = {"$ref": "#/components/schemas/Record"}
+RECORD_OK = {"description": "The record", "headers": {"ETag": {"schema": {"type": "string"},
+                                                              "description": "The record's version, quoted"}},
+             "content": {"application/json": {"schema": RECORD}}}
+
+
+def document():
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Formflow API", "version": __version__,
+                 "description": "Forms, records and people. Authenticate with `Authorization: Bearer <token>` "
+                                "(create one with `flask --app app token create USERNAME`). Every record "
+                                "response is limited to what the token's user may see."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/forms": {"get": {"operationId": "listForms", "summary": "Forms with a published version",
+                               "responses": {"200": _json({"type": "object", "properties": {"forms": {
+                                   "type": "array", "items": {"$ref": "#/components/schemas/FormSummary"}}}},
+                                   "The forms"), **_errors(401)}}},
+            "/forms/{key}": {"get": {"operationId": "getForm", "summary": "A form's current published definition",
+                                     "parameters": [FORM_KEY],
+                                     "responses": {"200": _json({"$ref": "#/components/schemas/FormDetail"},
+                                                                "JSON Schema, UI document and settings"),
+                                                   **_errors(401, 404)}}},
+            "/forms/{key}/records": {
+                "post": {"operationId": "createRecord", "summary": "Capture a record",
+                         "parameters": [FORM_KEY, {"name": "Idempotency-Key", "in": "header", "required": False,
+                                                   "description": "A retried request with the same key returns the "
+                                                                  "first record instead of creating another",
+                                                   "schema": {"type": "string", "maxLength": 200}}],
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "$ref": "#/components/schemas/RecordInput"}}}},
+                         "responses": {"201": {**RECORD_OK, "description": "Created (or replayed; then the header "
+                                                                           "Idempotent-Replayed is true)",
+                                               "content": {"application/json": {"schema": {
+                                                   "$ref": "#/components/schemas/CreatedRecord"}}}},
+                                       **_errors(400, 401, 404, 409, 413, 415, 422)}},
+                "get": {"operationId": "listRecords", "summary": "Records you may see, filtered and paged",
+                        "parameters": [
+                            FORM_KEY,
+                            {"name": "q", "in": "query", "schema": {"type": "string"},
+                             "description": "Search the form's search fields (e.g. name, phone)"},
+                            {"name": "filter", "in": "query", "style": "deepObject", "explode": True,
+                             "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+                             "description": "filter[field]=value; a multi-select field matches when it contains value"},
+                            {"name": "owner", "in": "query", "schema": {"type": "string"}},
+                            {"name": "sort", "in": "query", "schema": {"type": "string", "default": "-created_at"},
+                             "description": "A field, created_at, updated_at or id; prefix - for descending"},
+                            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                            {"name": "per_page", "in": "query",
+                             "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20}},
+                            {"name": "deleted", "in": "query", "schema": {"type": "boolean"},
+                             "description": "true lists soft-deleted records instead"}],
+                        "responses": {"200": _json({"$ref": "#/components/schemas/RecordPage"}, "One page"),
+                                      **_errors(400, 401, 404)}},
+            },
+            "/records/{record_id}": {
+                "get": {"operationId": "getRecord", "parameters": [RECORD_ID],
+                        "responses": {"200": RECORD_OK, **_errors(401, 404)}},
+                "patch": {"operationId": "updateRecord", "summary": "Change some field values",
+                          "parameters": [RECORD_ID, {"name": "If-Match", "in": "header", "required": True,
+                                                     "schema": {"type": "string"},
+                                                     "description": "The version you read (ETag)"}],
+                          "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                              "$ref": "#/components/schemas/RecordPatch"}}}},
+                          "responses": {"200": RECORD_OK, **_errors(400, 401, 404, 412, 413, 415, 422, 428)}},
+                "delete": {"operationId": "deleteRecord", "summary": "Soft delete (restorable)",
+                           "parameters": [RECORD_ID, {"name": "If-Match", "in": "header", "required": False,
+                                                      "schema": {"type": "string"}}],
+                           "responses": {"200": RECORD_OK, **_errors(401, 404, 412)}},
+            },
+            "/records/{record_id}/restore": {
+                "post": {"operationId": "restoreRecord", "parameters": [RECORD_ID],
+                         "responses": {"200": RECORD_OK, **_errors(401, 404)}}},
+            "/records/{record_id}/history": {
+                "get": {"operationId": "recordHistory", "summary": "The append-only change history",
+                        "parameters": [RECORD_ID],
+                        "responses": {"200": _json({"type": "object", "properties": {"history": {
+                            "type": "array", "items": {"$ref": "#/components/schemas/Change"}}}}, "History"),
+                            **_errors(401, 404)}}},
+            "/users": {"get": {"operationId": "listUsers", "summary": "All users (admins only)",
+                               "responses": {"200": _json({"type": "object", "properties": {"users": {
+                                   "type": "array", "items": {"$ref": "#/components/schemas/User"}}}}, "Users"),
+                                   **_errors(401, 403)}}},
+            "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document (no token needed)",
+                                      "security": [],
+                                      "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+    }
+
+
+TEXT = {"type": "object", "additionalProperties": {"type": "string"}, "description": "Text per locale"}
+USER_REF = {"type": ["object", "null"], "properties": {"username": {"type": "string"},
+                                                       "display_name": {"type": "string"}}}
+SCHEMAS = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}}},
+    "ValidationError": {"type": "object", "required": ["errors"], "properties": {
+        "error": {"type": "object"},
+        "errors": {"type": "object", "description": "JSON pointer into the request body → messages",
+                   "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
+    "StaleRecord": {"type": "object", "properties": {"error": {"type": "object"},
+                                                     "record": {"$ref": "#/components/schemas/Record"}}},
+    "FormSummary": {"type": "object", "properties": {"key": {"type": "string"}, "title": TEXT,
+                                                     "version": {"type": ["integer", "null"]}}},
+    "FormDetail": {"type": "object", "properties": {
+        "key": {"type": "string"}, "title": TEXT, "version": {"type": "integer"},
+        "schema": {"type": "object", "description": "JSON Schema draft 2020-12"},
+        "ui": {"type": "object"}, "settings": {"type": "object"},
+        "published_at": {"type": "string", "format": "date-time"}}},
+    "Record": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "form": {"type": "string"}, "form_version": {"type": "integer"},
+        "version": {"type": "integer"}, "title": {"type": "string"}, "data": {"type": "object"},
+        "owner": USER_REF, "created_by": USER_REF,
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "deleted": {"type": "boolean"}, "deleted_at": {"type": ["string", "null"], "format": "date-time"},
+        "duplicate_of": {"type": ["integer", "null"]}}},
+    "CreatedRecord": {"allOf": [{"$ref": "#/components/schemas/Record"}, {"type": "object", "properties": {
+        "warnings": {"type": "array", "items": {"type": "object", "properties": {
+            "code": {"const": "duplicate"}, "record": {"type": "integer"}, "owner": USER_REF,
+            "message": {"type": "string"}}}}}}]},
+    "RecordInput": {"type": "object", "required": ["data"], "additionalProperties": False, "properties": {
+        "data": {"type": "object", "description": "Field values, validated by the form's JSON Schema"},
+        "owner": {"type": ["string", "null"], "description": "Username; default you (sales, managers) or none"}}},
+    "RecordPatch": {"type": "object", "additionalProperties": False, "properties": {
+        "data": {"type": "object", "description": "Changed fields; null removes a value"},
+        "owner": {"type": ["string", "null"]}}},
+    "RecordPage": {"type": "object", "properties": {
+        "records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
+        "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+        "pages": {"type": "integer"}}},
+    "Change": {"type": "object", "properties": {
+        "version": {"type": "integer"}, "action": {"enum": ["create", "update", "delete", "restore"]},
+        "user": USER_REF, "at": {"type": "string", "format": "date-time"},
+        "changes": {"type": "object", "description": "field → [before, after]"}}},
+    "User": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
+        "role": {"enum": ["admin", "manager", "sales"]}, "team": {"type": ["string", "null"]},
+        "skills": {"type": "array", "items": {"type": "string"}}, "locale": {"type": ["string", "null"]},
+        "active": {"type": "boolean"}}},
+}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document())

@@ -1,0 +1,1 @@
+"""Blueprints: process bundles (forms, rules, reports, people, demo data) loaded as data."""

@@ -1,0 +1,39 @@
+"""Filtering, searching and sorting records by their fields, on SQLite and PostgreSQL.
+
+Field names are checked against the form's schema before they get here; values are
+always bound parameters.
+"""
+from sqlalchemy import exists, func, literal, select
+
+from .models import Record
+
+SORTABLE_COLUMNS = {"created_at": Record.created_at, "updated_at": Record.updated_at, "id": Record.id}
+
+
+def field_value(name, prop, dialect):
+    """A SQL expression for one field of Record.data, typed by its schema."""
+    element = Record.data[name]
+    t = prop.get("type")
+    if t == "integer":
+        return element.as_integer()
+    if t == "number":
+        return element.as_float()
+    if t == "boolean":
+        return element.as_boolean()
+    return element.as_string()
+
+
+def where_field(name, prop, value, dialect):
+    """A condition that field `name` equals value (for a list field: contains it)."""
+    if prop.get("type") == "array":
+        if dialect == "postgresql":
+            return Record.data[name].contains([value])
+        each = func.json_each(Record.data, literal("$." + name)).table_valued("value")
+        return exists(select(1).select_from(each).where(each.c.value == value))
+    return field_value(name, prop, dialect) == value
+
+
+def search(text, stmt):
+    """Restrict to records whose search fields contain text (case-insensitive)."""
+    like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return stmt.where(Record.search_text.like(like, escape="\\"))

@@ -1,0 +1,1 @@
+"""People: users, teams, roles, skills, sessions and API tokens."""

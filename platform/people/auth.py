@@ -1,0 +1,56 @@
+"""Signing in: password checks with throttling, sessions, and bearer tokens for the API."""
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from ..extensions import db, login_manager
+from ..types import utcnow
+from .models import ApiToken, LoginAttempt, User
+
+
+@login_manager.user_loader
+def _load_user(user_id):
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None
+
+
+def throttled(username, address):
+    """Too many recent failures for this username or from this address?"""
+    cfg = current_app.config
+    since = utcnow() - timedelta(seconds=cfg["LOGIN_WINDOW_SECONDS"])
+    recent = select(func.count(LoginAttempt.id)).where(LoginAttempt.at >= since)
+    by_name = db.session.scalar(recent.where(LoginAttempt.username == username))
+    # An office behind one address gets more room than a single account.
+    by_address = db.session.scalar(recent.where(LoginAttempt.address == address))
+    return by_name >= cfg["LOGIN_MAX_FAILURES"] or by_address >= 4 * cfg["LOGIN_MAX_FAILURES"]
+
+
+def authenticate(username, password, address):
+    """The user when the password is right and the login not throttled, else None.
+
+    Failures are recorded and committed at once, so they count across processes.
+    """
+    username = (username or "").strip()
+    if throttled(username, address):
+        return None
+    user = db.session.scalars(select(User).where(User.username == username)).first()
+    if user is not None and user.active and user.check_password(password or ""):
+        db.session.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
+        db.session.commit()
+        return user
+    db.session.add(LoginAttempt(username=username[:64], address=(address or "")[:64]))
+    db.session.commit()
+    return None
+
+
+def user_for_token(token):
+    """The active user a bearer token belongs to, or None."""
+    if not token:
+        return None
+    row = db.session.scalars(select(ApiToken).where(ApiToken.token_hash == ApiToken.digest(token),
+                                                    ApiToken.revoked.is_(False))).first()
+    if row is None or not row.user.active:
+        return None
+    row.last_used_at = utcnow()
+    return row.user

@@ -1,0 +1,1 @@
+"""Workflow: background work now; rules, expressions, actions and timers to come."""
