@@ -11,6 +11,7 @@ def defaults(instance_path):
         "SECRET_KEY": None,
         "DATABASE_URL": f"sqlite:///{instance / 'formflow.db'}",
         "QUEUE_URL": f"sqlite:///{instance / 'queue.db'}",
+        "QUEUE_NAME": "formflow",
         "QUEUE_IMMEDIATE": False,
         "QUEUE_WORKERS": 2,
         "RUN_CONSUMER": False,

@@ -132,7 +132,7 @@ def create(form, data, user, owner=None, import_key=None, created_at=None, prefi
         raise NotPublished(form.key)
     data = clean(version, data)
     validate(version, data, user, prefix, system)
-    record = Record(form=form, form_version=version, data=data, owner=owner,
+    record = Record(form=form, form_id=form.id, form_version=version, data=data, owner=owner,
                     created_by_id=user.id if user else None, import_key=import_key)
     if created_at is not None:
         record.created_at = record.updated_at = created_at

@@ -93,7 +93,9 @@ def errors_of(version, data, lookups=None, prefix=()):
     try:
         for err in v.iter_errors(data):
             for path, message in _explain(err):
-                out.setdefault(pointer([*prefix, *path]), []).append(message)
+                messages = out.setdefault(pointer([*prefix, *path]), [])
+                if message not in messages:
+                    messages.append(message)
     finally:
         _lookups.reset(token)
     return out

@@ -1,9 +1,8 @@
 """Template helpers shared by every page."""
-from flask_babel import get_locale
 from flask_login import current_user
 
 from ..forms import catalog, definitions
-from ..i18n import NAMES, doc_locale, pick
+from ..i18n import NAMES, current_code, doc_locale, pick
 
 
 def init_app(app):
@@ -13,5 +12,5 @@ def init_app(app):
         if getattr(current_user, "is_authenticated", False):
             forms = [f for f in catalog.all_forms() if catalog.current_version(f) is not None]
         return {"pick": pick, "doc_locale": doc_locale(), "locale_names": NAMES,
-                "current_locale": str(get_locale()), "nav_forms": forms,
+                "current_locale": current_code(), "nav_forms": forms,
                 "sections": lambda v: definitions.field_order(v.schema, v.ui)}

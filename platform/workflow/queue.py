@@ -55,7 +55,7 @@ class Queue:
 
     def __init__(self, app):
         self.app = app
-        self.huey = build_huey(app.config["QUEUE_URL"], app.config["QUEUE_IMMEDIATE"])
+        self.huey = build_huey(app.config["QUEUE_URL"], app.config["QUEUE_IMMEDIATE"], app.config["QUEUE_NAME"])
         self.tasks = {}
         self.consumer = None
         for fn, schedule, options in _declared:
