@@ -1,5 +1,5 @@
 """Languages: zh-CN by default, English second; a per-user choice."""
-from flask import current_app, g, request, session
+from flask import current_app, g, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -13,7 +13,9 @@ def select_locale():
 
     API clients may also ask with Accept-Language; without it their user's choice holds.
     """
-    if request and request.path.startswith("/api/"):
+    if not has_request_context():
+        return current_app.config["DEFAULT_LOCALE"]
+    if request.path.startswith("/api/"):
         if "Accept-Language" in request.headers:
             best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
             if best:

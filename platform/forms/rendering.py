@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from wtforms import fields, widgets
+from wtforms import SelectChoice, fields, widgets
 
 
 from ..i18n import pick
@@ -36,9 +36,13 @@ class TriStateField(fields.RadioField):
     """Yes / no / not answered, so an optional boolean can stay empty."""
 
     def __init__(self, *args, **kwargs):
-        kwargs["choices"] = [("true", _("Yes")), ("false", _("No"))]
+        kwargs["choices"] = _choices([("true", _("Yes")), ("false", _("No"))])
         kwargs["validate_choice"] = False
         super().__init__(*args, **kwargs)
+
+
+def _choices(pairs):
+    return [SelectChoice(str(value), label) for value, label in pairs]
 
 
 def options_for(name, prop, ui, locale):
@@ -89,11 +93,12 @@ def _field(widget, name, prop, ui, locale, users, references, kw, attrs):
         step = "0.01" if widget == "money" else "any"
         return fields.DecimalField(render_kw={**attrs, "inputmode": "decimal", "step": step}, **kw)
     if widget == "select":
-        return fields.SelectField(choices=blank + options_for(name, prop, ui, locale), validate_choice=False, **kw)
+        return fields.SelectField(choices=_choices(blank + options_for(name, prop, ui, locale)),
+                                  validate_choice=False, **kw)
     if widget == "radio":
-        return fields.RadioField(choices=options_for(name, prop, ui, locale), validate_choice=False, **kw)
+        return fields.RadioField(choices=_choices(options_for(name, prop, ui, locale)), validate_choice=False, **kw)
     if widget == "multiselect":
-        return MultiCheckboxField(choices=options_for(name, prop, ui, locale), validate_choice=False, **kw)
+        return MultiCheckboxField(choices=_choices(options_for(name, prop, ui, locale)), validate_choice=False, **kw)
     if widget == "boolean":
         return TriStateField(**kw)
     if widget == "date":
@@ -103,10 +108,10 @@ def _field(widget, name, prop, ui, locale, users, references, kw, attrs):
     if widget == "phone":
         return fields.TelField(render_kw={**attrs, "inputmode": "tel", "autocomplete": "tel"}, **kw)
     if widget == "user":
-        return fields.SelectField(choices=blank + list(users), validate_choice=False, **kw)
+        return fields.SelectField(choices=_choices(blank + list(users)), validate_choice=False, **kw)
     if widget == "reference":
         choices = [(str(i), t) for i, t in references.get(prop.get("x-reference"), [])]
-        return fields.SelectField(choices=blank + choices, validate_choice=False, **kw)
+        return fields.SelectField(choices=_choices(blank + choices), validate_choice=False, **kw)
     return fields.StringField(render_kw={**attrs, "maxlength": prop.get("maxLength")} if prop.get("maxLength") else attrs, **kw)
 
 
