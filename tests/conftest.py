@@ -181,3 +181,36 @@ def api(app, client):
                 return call
         return Api()
     return make
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from browser import ARGS, CHROMIUM, ensure_chromium
+    ensure_chromium()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live(csrf_app):
+    """The app served over real HTTP on a free port, with CSRF on as in production."""
+    from browser import LiveServer
+    with LiveServer(csrf_app) as server:
+        yield server
+
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture
+def phone(browser):
+    """A fresh phone-sized browser context (375 px wide, touch)."""
+    ctx = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True,
+                              has_touch=True, locale="zh-CN")
+    ctx.set_default_timeout(15000)
+    yield ctx
+    ctx.close()

@@ -22,12 +22,11 @@ def test_a_queued_task_runs_in_the_consumer_with_an_app_context(app):
     q = app.extensions["formflow.queue"]
     q.start_consumer(workers=1)
     with app.app_context():
-        queue.enqueue(queue.beat, "hello from the test")
-
-    def seen():
-        with app.app_context():
-            return db.session.scalars(select(Heartbeat).where(Heartbeat.note == "hello from the test")).first()
-    assert wait_for(seen) is not None
+        result = queue.enqueue(queue.beat, "hello from the test")
+    # the task returns its note after committing its heartbeat row through the app's database
+    assert result.get(blocking=True, timeout=20) == "hello from the test"
+    with app.app_context():
+        assert db.session.scalars(select(Heartbeat)).first() is not None
 
 
 def test_backend_follows_the_queue_url(app):

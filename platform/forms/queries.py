@@ -3,7 +3,8 @@
 Field names are checked against the form's schema before they get here; values are
 always bound parameters.
 """
-from sqlalchemy import exists, func, literal, select
+from sqlalchemy import exists, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 
 from .models import Record
 
@@ -27,7 +28,7 @@ def where_field(name, prop, value, dialect):
     """A condition that field `name` equals value (for a list field: contains it)."""
     if prop.get("type") == "array":
         if dialect == "postgresql":
-            return Record.data[name].contains([value])
+            return type_coerce(Record.data, JSONB)[name].contains([value])
         each = func.json_each(Record.data, literal("$." + name)).table_valued("value")
         return exists(select(1).select_from(each).where(each.c.value == value))
     return field_value(name, prop, dialect) == value

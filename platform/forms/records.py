@@ -80,6 +80,11 @@ def lookups_for(user, system=False):
     return {"user": user_exists, "reference": reference_exists}
 
 
+def problems(version, data, user):
+    """Validation errors for data as it would be stored, without writing anything."""
+    return validation.errors_of(version, clean(version, data), lookups_for(user))
+
+
 def validate(version, data, user, prefix=(), system=False):
     errors = validation.errors_of(version, data, lookups_for(user, system), prefix)
     if errors:

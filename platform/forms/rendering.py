@@ -12,6 +12,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, fields, widgets
+from wtforms.validators import Optional
 
 
 from ..i18n import pick
@@ -71,7 +72,8 @@ def build_form_class(version, locale, users=(), references=None):
             uif = ui.get("fields", {}).get(name, {})
             widget = definitions.widget_for(name, prop, ui)
             label = pick(uif.get("label"), locale) or prop.get("title") or name
-            kw = {"label": label, "description": pick(uif.get("help"), locale)}
+            # Optional: an empty input is simply absent; the schema decides if that is allowed.
+            kw = {"label": label, "description": pick(uif.get("help"), locale), "validators": [Optional()]}
             attrs = {}
             if uif.get("placeholder"):
                 attrs["placeholder"] = pick(uif["placeholder"], locale)
@@ -168,13 +170,17 @@ def _parse(fn):
 
 
 def put_errors(form, errors):
-    """Attach schema errors ({"/field": [...]}) to the form's fields; return the rest."""
+    """Attach schema errors ({"/field": [...]}) to the form's fields; return the rest.
+
+    A field that already failed conversion keeps only that message.
+    """
     rest = {}
     for ptr, messages in errors.items():
         name = ptr.split("/")[1] if ptr.count("/") >= 1 else ""
         if name in form.field_meta:
             field = form[PREFIX + name]
-            field.errors = list(field.errors or []) + list(messages)
+            if not field.errors:
+                field.errors = list(messages)
         else:
             rest[ptr] = messages
     return rest

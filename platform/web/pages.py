@@ -131,9 +131,17 @@ def record_new(key):
                         owner=owner.display_name if owner else _("nobody")), "warning")
             return redirect(url_for("web.record_view", record_id=record.id))
     elif request.method == "POST":
-        flash(_("Please correct the marked fields."), "danger")
+        _show_all_problems(wtf, version)
     return render_template("records/edit.html", form=form_def, version=version, wtf=wtf, record=None,
                            owner_choices=_owner_choices(), owner_value=str(default_owner.id) if default_owner else "")
+
+
+def _show_all_problems(wtf, version):
+    """When some inputs could not even be read, still report every other problem at once."""
+    if "csrf_token" in wtf.errors:
+        flash(_("The page expired. Your entries are kept; please save again."), "danger")
+    rendering.put_errors(wtf, records.problems(version, rendering.to_data(wtf), current_user))
+    flash(_("Please correct the marked fields."), "danger")
 
 
 def _key_labels(version):
@@ -212,7 +220,7 @@ def record_edit(record_id):
                 flash(_("Saved."), "success")
                 return redirect(url_for("web.record_view", record_id=record.id))
         else:
-            flash(_("Please correct the marked fields."), "danger")
+            _show_all_problems(wtf, version)
     else:
         wtf = cls(data=rendering.from_data(record.data, version))
     return render_template("records/edit.html", form=record.form, version=version, wtf=wtf, record=record,
