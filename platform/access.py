@@ -47,11 +47,6 @@ def get_record_or_404(user, record_id, include_deleted=False):
     return record
 
 
-def can_edit(user, record):
-    """Whoever may see a record may edit it; kept separate so the rules can diverge."""
-    return get_record(user, record.id, include_deleted=True) is not None
-
-
 def assignable_owners(user):
     """Users this user may make the owner of a record."""
     stmt = select(User).where(User.active.is_(True)).order_by(User.display_name)

@@ -182,3 +182,28 @@ def test_openapi_document_is_valid_and_covers_every_route(app, client):
         path = rule.rule[len("/api/v1"):].replace("<int:record_id>", "{record_id}").replace("<key>", "{key}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, (path, method)
+
+
+def test_responses_match_the_openapi_schemas(client, api, cardealer):
+    from jsonschema import Draft202012Validator
+    doc = client.get("/api/v1/openapi.json").json
+
+    def check(name, instance):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+        errors = list(Draft202012Validator(schema).iter_errors(instance))
+        assert errors == [], (name, [e.message for e in errors])
+
+    a = api("sales1")
+    created = a.post("/api/v1/forms/lead/records", json={"data": LEAD})
+    check("CreatedRecord", created.json)
+    rid = created.json["id"]
+    check("Record", a.get(f"/api/v1/records/{rid}").json)
+    check("RecordPage", a.get("/api/v1/forms/lead/records").json)
+    check("FormDetail", a.get("/api/v1/forms/lead").json)
+    check("ValidationError", a.post("/api/v1/forms/lead/records", json={"data": {}}).json)
+    check("StaleRecord", a.patch(f"/api/v1/records/{rid}", json={"data": {}}, headers={"If-Match": "9"}).json)
+    check("Error", a.get("/api/v1/records/99999").json)
+    for u in api("admin").get("/api/v1/users").json["users"]:
+        check("User", u)
+    for h in a.get(f"/api/v1/records/{rid}/history").json["history"]:
+        check("Change", h)

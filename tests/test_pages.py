@@ -209,3 +209,27 @@ def test_errors_are_pages_not_stack_traces(client, auth, cardealer):
     r = client.get("/r/999999")
     assert r.status_code == 404 and "Traceback" not in r.get_data(as_text=True)
     assert "未找到" in r.get_data(as_text=True) or "找不到" in r.get_data(as_text=True)
+
+
+def test_admin_creates_a_user_and_edits_skills(app, client, auth, cardealer):
+    from formflow.people.models import User
+    auth.login("admin")
+    r = client.post("/admin/users/new", data={"username": "sales9", "display_name": "钱七", "role": "sales",
+                                              "team": "", "skills": "SUV，按揭", "locale": "zh-CN",
+                                              "active": "y", "password": "long-enough-1"})
+    assert r.status_code == 302
+    with app.app_context():
+        u = db.session.scalars(select(User).where(User.username == "sales9")).one()
+        assert u.skills == ["SUV", "按揭"] and u.check_password("long-enough-1")
+        uid = u.id
+    r = client.post(f"/admin/users/{uid}", data={"display_name": "钱七", "role": "sales", "team": "",
+                                                  "skills": "MPV", "locale": "en"})
+    assert r.status_code == 302
+    with app.app_context():
+        u = db.session.get(User, uid)
+        assert u.skills == ["MPV"] and u.active is False and u.check_password("long-enough-1")
+    body = client.post("/admin/users/new", data={"username": "sales9", "display_name": "x", "role": "sales",
+                                                  "locale": "zh-CN", "password": "long-enough-1"}).get_data(as_text=True)
+    assert "用户名已被占用" in body or "This username is taken" in body
+    auth.logout()
+    assert auth.login("sales9", "long-enough-1").status_code == 401  # deactivated above

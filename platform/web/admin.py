@@ -1,5 +1,6 @@
 """Admin pages: people, form definitions (draft, check, publish) and the queue's health."""
 import json
+import re
 from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -7,11 +8,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import TextAreaField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from ..extensions import db
 from ..forms import catalog, definitions
-from ..people.models import Team, User
+from ..i18n import pick
+from ..people.models import ROLES, Team, User
 from ..workflow.models import Heartbeat
 from . import bp
 
@@ -100,3 +103,62 @@ def admin_form_draft(key):
 def admin_status():
     beats = db.session.scalars(select(Heartbeat).order_by(Heartbeat.at.desc())).all()
     return render_template("admin/status.html", beats=beats)
+
+
+class UserForm(FlaskForm):
+    username = StringField(validators=[Optional(), Regexp(r"^[a-z][a-z0-9_.-]{1,63}$")])
+    display_name = StringField(validators=[DataRequired(), Length(max=100)])
+    role = SelectField(choices=[(r, r) for r in ROLES])
+    team = SelectField(choices=[], validate_choice=False)
+    skills = StringField(validators=[Length(max=500)])
+    locale = SelectField(choices=[("zh-CN", "简体中文"), ("en", "English")])
+    active = BooleanField(default=True)
+    password = PasswordField(validators=[Optional(), Length(min=8, max=200)])
+
+
+@bp.route("/admin/users/new", methods=["GET", "POST"], defaults={"user_id": None})
+@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@admin_required
+def admin_user_edit(user_id):
+    user = db.session.get(User, user_id) if user_id else None
+    if user_id and user is None:
+        abort(404)
+    wtf = UserForm(obj=None if request.method == "POST" else user)
+    teams = db.session.scalars(select(Team).order_by(Team.key)).all()
+    wtf.team.choices = [("", "—")] + [(t.key, pick(t.name)) for t in teams]
+    labels = {"username": _("Username"), "display_name": _("Name"), "role": _("Role"), "team": _("Team"),
+              "skills": _("Skills (comma-separated)"), "locale": _("Language"), "active": _("Active"),
+              "password": _("New password")}
+    for name, text in labels.items():
+        wtf[name].label.text = text
+    wtf.role.choices = [("admin", _("Administrator")), ("manager", _("Manager")), ("sales", _("Salesperson"))]
+    if request.method == "GET" and user is not None:
+        wtf.team.data = user.team.key if user.team else ""
+        wtf.skills.data = ", ".join(user.skills or [])
+    if wtf.validate_on_submit():
+        if user is None:
+            name = (wtf.username.data or "").strip()
+            if not name:
+                wtf.username.errors.append(_("This field is required"))
+            elif db.session.scalar(select(User.id).where(User.username == name)):
+                wtf.username.errors.append(_("This username is taken"))
+            elif not wtf.password.data:
+                wtf.password.errors.append(_("This field is required"))
+            else:
+                user = User(username=name)
+                db.session.add(user)
+        if user is not None:
+            user.display_name = wtf.display_name.data.strip()
+            user.role = wtf.role.data
+            user.team = next((t for t in teams if t.key == wtf.team.data), None)
+            user.skills = [s.strip() for s in re.split(r"[,，、]", wtf.skills.data or "") if s.strip()]
+            user.locale = wtf.locale.data
+            user.active = wtf.active.data
+            if wtf.password.data:
+                user.set_password(wtf.password.data)
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("web.admin_users"))
+    elif request.method == "POST":
+        flash(_("Please correct the marked fields."), "danger")
+    return render_template("admin/user_edit.html", wtf=wtf, user=user)
