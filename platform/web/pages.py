@@ -118,9 +118,7 @@ def record_new(key):
         try:
             record = records.create(form_def, data, current_user, owner=_chosen_owner(default_owner))
         except records.RecordInvalid as err:
-            db.session.rollback()
-            _flash_rest(rendering.put_errors(wtf, err.errors))
-            flash(_("Please correct the marked fields."), "danger")
+            _refused(wtf, err)
         else:
             db.session.commit()
             flash(_("Saved."), "success")
@@ -147,6 +145,13 @@ def _show_all_problems(wtf, version):
 def _key_labels(version):
     keys = (version.settings or {}).get("duplicate_keys", [])
     return "、".join(pick(version.ui.get("fields", {}).get(k, {}).get("label")) or k for k in keys)
+
+
+def _refused(wtf, err):
+    """The engine refused the values: nothing written, messages back on their fields."""
+    db.session.rollback()
+    _flash_rest(rendering.put_errors(wtf, err.errors))
+    flash(_("Please correct the marked fields."), "danger")
 
 
 def _flash_rest(rest):
@@ -212,9 +217,7 @@ def record_edit(record_id):
                         "compare below, then save again to keep your values."), "danger")
                 record = current
             except records.RecordInvalid as err:
-                db.session.rollback()
-                _flash_rest(rendering.put_errors(wtf, err.errors))
-                flash(_("Please correct the marked fields."), "danger")
+                _refused(wtf, err)
             else:
                 db.session.commit()
                 flash(_("Saved."), "success")
