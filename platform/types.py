@@ -1,5 +1,5 @@
 """Column types shared by the engine's models."""
-from datetime import datetime, timezone
+from datetime import timezone
 
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,5 +31,6 @@ class UTCDateTime(TypeDecorator):
 
 
 def utcnow():
-    """Now, aware, in UTC."""
-    return datetime.now(timezone.utc)
+    """Now, aware, in UTC (from the engine's clock, which tests can move)."""
+    from .clock import now
+    return now()

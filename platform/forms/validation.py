@@ -80,15 +80,28 @@ _Base = validators.extend(Draft202012Validator, {"x-user": _x_user, "x-reference
                                                  "multipleOf": _multiple_of})
 
 
-def validator_for(schema, ui):
-    """A validator for one form version (conditional requiredness compiled in)."""
-    return _Base(effective_schema(schema, ui), format_checker=FORMATS)
+_validators = {}
+
+
+def validator_for(version):
+    """A validator for one form version (conditional requiredness compiled in), built once.
+
+    Keyed by the version's checksum, so an edited draft gets a fresh one.
+    """
+    key = (version.id, version.checksum)
+    v = _validators.get(key)
+    if v is None:
+        v = _Base(effective_schema(version.schema, version.ui), format_checker=FORMATS)
+        if len(_validators) > 1000:
+            _validators.clear()
+        _validators[key] = v
+    return v
 
 
 def errors_of(version, data, lookups=None, prefix=()):
     """Every problem with data as {JSON pointer: [message, ...]}; empty when valid."""
     out = {}
-    v = validator_for(version.schema, version.ui)
+    v = validator_for(version)
     token = _lookups.set(lookups or {})
     try:
         for err in v.iter_errors(data):

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from ..extensions import db
@@ -108,10 +108,10 @@ def admin_status():
 class UserForm(FlaskForm):
     username = StringField(validators=[Optional(), Regexp(r"^[a-z][a-z0-9_.-]{1,63}$")])
     display_name = StringField(validators=[DataRequired(), Length(max=100)])
-    role = SelectField(choices=[(r, r) for r in ROLES])
+    role = SelectField(choices=[SelectChoice(r) for r in ROLES])
     team = SelectField(choices=[], validate_choice=False)
     skills = StringField(validators=[Length(max=500)])
-    locale = SelectField(choices=[("zh-CN", "简体中文"), ("en", "English")])
+    locale = SelectField(choices=[SelectChoice("zh-CN", "简体中文"), SelectChoice("en", "English")])
     active = BooleanField(default=True)
     password = PasswordField(validators=[Optional(), Length(min=8, max=200)])
 
@@ -125,13 +125,14 @@ def admin_user_edit(user_id):
         abort(404)
     wtf = UserForm(obj=None if request.method == "POST" else user)
     teams = db.session.scalars(select(Team).order_by(Team.key)).all()
-    wtf.team.choices = [("", "—")] + [(t.key, pick(t.name)) for t in teams]
+    wtf.team.choices = [SelectChoice("", "—")] + [SelectChoice(t.key, pick(t.name)) for t in teams]
     labels = {"username": _("Username"), "display_name": _("Name"), "role": _("Role"), "team": _("Team"),
               "skills": _("Skills (comma-separated)"), "locale": _("Language"), "active": _("Active"),
               "password": _("New password")}
     for name, text in labels.items():
         wtf[name].label.text = text
-    wtf.role.choices = [("admin", _("Administrator")), ("manager", _("Manager")), ("sales", _("Salesperson"))]
+    wtf.role.choices = [SelectChoice("admin", _("Administrator")), SelectChoice("manager", _("Manager")),
+                        SelectChoice("sales", _("Salesperson"))]
     if request.method == "GET" and user is not None:
         wtf.team.data = user.team.key if user.team else ""
         wtf.skills.data = ", ".join(user.skills or [])

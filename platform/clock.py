@@ -1,0 +1,43 @@
+"""The engine's one source of time, so tests (and simulations) can move it.
+
+Everything that asks "what time is it?" for business logic calls ``now()``.
+"""
+import threading
+from datetime import datetime, timedelta, timezone
+
+_lock = threading.Lock()
+_fixed = None  # an aware datetime while time is frozen
+_offset = timedelta(0)
+
+
+def now():
+    """The current time, aware, in UTC."""
+    with _lock:
+        if _fixed is not None:
+            return _fixed
+        return datetime.now(timezone.utc) + _offset
+
+
+def freeze(at):
+    """Stop the clock at ``at`` (aware)."""
+    global _fixed
+    if at.tzinfo is None:
+        raise ValueError("freeze() needs an aware datetime")
+    with _lock:
+        _fixed = at.astimezone(timezone.utc)
+
+
+def advance(delta):
+    """Move the clock forward (frozen or running)."""
+    global _fixed, _offset
+    with _lock:
+        if _fixed is not None:
+            _fixed = _fixed + delta
+        else:
+            _offset = _offset + delta
+
+
+def reset():
+    global _fixed, _offset
+    with _lock:
+        _fixed, _offset = None, timedelta(0)
