@@ -2,16 +2,22 @@
 
 Everything that asks "what time is it?" for business logic calls ``now()``.
 """
+import contextlib
 import threading
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 
 _lock = threading.Lock()
 _fixed = None  # an aware datetime while time is frozen
 _offset = timedelta(0)
+_local = ContextVar("formflow_clock", default=None)  # a per-context time (simulations)
 
 
 def now():
     """The current time, aware, in UTC."""
+    local = _local.get()
+    if local is not None:
+        return local
     with _lock:
         if _fixed is not None:
             return _fixed
@@ -41,3 +47,13 @@ def reset():
     global _fixed, _offset
     with _lock:
         _fixed, _offset = None, timedelta(0)
+
+
+@contextlib.contextmanager
+def at(moment):
+    """Within this block (and this context only), now() is ``moment``."""
+    token = _local.set(moment.astimezone(timezone.utc))
+    try:
+        yield
+    finally:
+        _local.reset(token)

@@ -22,6 +22,7 @@ def create_app(test_config=None, instance_path=None):
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     config.finish(app)
+    _sqlite_transactions(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from . import i18n
@@ -37,8 +38,9 @@ def create_app(test_config=None, instance_path=None):
     Bootstrap5(app)
 
     from . import models  # noqa: F401  (every table registered before migrations run)
-    from .workflow import queue
+    from .workflow import engine, queue, tasks  # noqa: F401  (tasks declare themselves to the queue)
     queue.init_app(app)
+    engine.init_app(app)
 
     from . import api, cli, errors, web
     errors.init_app(app)
@@ -46,3 +48,25 @@ def create_app(test_config=None, instance_path=None):
     api.init_app(app)
     cli.init_app(app)
     return app
+
+
+def _sqlite_transactions(app):
+    """SQLite for a multi-threaded app: WAL (readers never block the writer) and a busy timeout
+    (writers queue for the lock instead of failing at once)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    opts = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    opts.setdefault("connect_args", {}).setdefault("timeout", 30)
+
+    if getattr(_sqlite_transactions, "installed", False):
+        return
+
+    @event.listens_for(Engine, "connect")
+    def _connect(dbapi_connection, _record):
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    _sqlite_transactions.installed = True

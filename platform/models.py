@@ -2,4 +2,6 @@
 from .blueprints.models import Blueprint, BlueprintDocument  # noqa: F401
 from .forms.models import Form, FormVersion, IdempotencyKey, Record, RecordChange  # noqa: F401
 from .people.models import ApiToken, LoginAttempt, Team, User  # noqa: F401
-from .workflow.models import Heartbeat  # noqa: F401
+from .workflow.models import (  # noqa: F401
+    AssignmentLock, AssignmentMark, CronMark, DueEntry, Heartbeat, Notification, OutboxEntry, Rule, RuleRevision,
+    RuleRun, StatusChange, Task)

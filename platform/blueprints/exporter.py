@@ -38,6 +38,10 @@ def export(key, directory):
         if version is not None:
             _dump(out / "forms" / f"{form.key}.json", catalog.as_definition(form, version))
             written.append(f"forms/{form.key}.json")
+    from ..workflow.models import Rule
+    for rule in db.session.scalars(select(Rule).where(Rule.blueprint_key == key).order_by(Rule.key)):
+        _dump(out / "rules" / f"{rule.key}.json", rule.body)
+        written.append(f"rules/{rule.key}.json")
     for doc in db.session.scalars(select(BlueprintDocument).where(BlueprintDocument.blueprint_key == key)
                                   .order_by(BlueprintDocument.kind, BlueprintDocument.key)):
         _dump(out / doc.kind / f"{doc.key}.json", doc.body)

@@ -246,7 +246,17 @@ def _write(bundle, with_demo):
         _version, created = catalog.define(doc, blueprint_key=bundle.key, known_forms=known)
         (summary["forms_added"] if created else summary["forms_unchanged"]).append(key)
 
-    for kind, key, body, _name in bundle.documents:
+    rule_keys = {key for kind, key, _b, _n in bundle.documents if kind == "rules"}
+    for kind, key, body, name in bundle.documents:
+        if kind == "rules":
+            from ..workflow import rules
+            try:
+                rules.save(body, note=f"blueprint {bundle.key} {bundle.manifest['version']}",
+                           blueprint_key=bundle.key, known_rules=rule_keys)
+            except rules.RuleInvalid as err:
+                raise BlueprintError([(name, p, "; ".join(map(str, m))) for p, m in err.errors.items()]) from None
+            summary["rules"] = summary.get("rules", 0) + 1
+            continue
         doc = db.session.scalars(select(BlueprintDocument).where(
             BlueprintDocument.kind == kind, BlueprintDocument.key == key)).first()
         if doc is None:

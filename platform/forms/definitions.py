@@ -110,8 +110,38 @@ def check(definition, known_forms=()):
                 add(pointer(["settings", name, i]), _("The schema has no field “%(name)s”", name=ref))
     if settings.get("title_field") and settings["title_field"] not in props:
         add("/settings/title_field", _("The schema has no field “%(name)s”", name=settings["title_field"]))
+    if "status_flow" in settings:
+        _check_flow(settings["status_flow"], props, add, known_forms, definition["key"])
+    for extra in extra_checks:
+        extra(definition, add)
     if errors:
         raise DefinitionError(errors)
+
+
+# Other parts of the engine add checks here: fn(definition, add(pointer, message)).
+extra_checks = []
+
+
+def _check_flow(flow, props, add, known_forms, own_key):
+    field = flow["field"]
+    if field not in props:
+        add("/settings/status_flow/field", _("The schema has no field “%(name)s”", name=field))
+        return
+    states = enum_of(props[field]) or []
+    for i, state in enumerate(flow.get("initial", [])):
+        if state not in states:
+            add(pointer(["settings", "status_flow", "initial", i]), _("“%(value)s” is not one of the field's values", value=state))
+    for i, t in enumerate(flow["transitions"]):
+        for j, state in enumerate(t.get("from", [])):
+            if state not in states:
+                add(pointer(["settings", "status_flow", "transitions", i, "from", j]),
+                    _("“%(value)s” is not one of the field's values", value=state))
+        if t["to"] not in states:
+            add(pointer(["settings", "status_flow", "transitions", i, "to"]),
+                _("“%(value)s” is not one of the field's values", value=t["to"]))
+        if t.get("requires_form") and t["requires_form"] not in known_forms and t["requires_form"] != own_key:
+            add(pointer(["settings", "status_flow", "transitions", i, "requires_form"]),
+                _("There is no form “%(name)s”", name=t["requires_form"]))
 
 
 def conditions_key_ok(name):

@@ -16,6 +16,13 @@ from . import catalog, validation
 from .models import Record, RecordChange
 
 
+# Other parts of the engine subscribe to record changes here; forms itself knows none of them.
+# before_save(record, old_data, new_data, user) may raise RecordInvalid to refuse a change;
+# after_save(record, action, old_data, user) runs in the same transaction, after the write.
+before_save = []
+after_save = []
+
+
 class RecordInvalid(Exception):
     """Data failed validation; ``errors`` maps JSON pointers to messages."""
 
@@ -137,6 +144,8 @@ def create(form, data, user, owner=None, import_key=None, created_at=None, prefi
         raise NotPublished(form.key)
     data = clean(version, data)
     validate(version, data, user, prefix, system)
+    for hook in before_save:
+        hook(None, {}, data, user, form=form, prefix=prefix)
     record = Record(form=form, form_id=form.id, form_version=version, data=data, owner=owner,
                     created_by_id=user.id if user else None, import_key=import_key)
     if created_at is not None:
@@ -146,6 +155,8 @@ def create(form, data, user, owner=None, import_key=None, created_at=None, prefi
     db.session.add(record)
     db.session.flush()
     _log(record, "create", user, _diff({}, data), at=created_at)
+    for hook in after_save:
+        hook(record, "create", {}, user)
     return record
 
 
@@ -163,12 +174,15 @@ def update(record, changes, expected_version, user, owner=..., prefix=()):
         merged[k] = v
     merged = clean(version, merged)
     validate(version, merged, user, prefix)
+    for hook in before_save:
+        hook(record, record.data, merged, user, form=record.form, prefix=prefix)
     diff = _diff(record.data, merged)
     if owner is not ... and owner != record.owner:
         diff["_owner"] = [record.owner.username if record.owner else None, owner.username if owner else None]
         record.owner = owner
     if not diff:
         return record
+    old = dict(record.data)
     record.data = merged
     record.updated_at = utcnow()
     _derived(record, version)
@@ -178,6 +192,8 @@ def update(record, changes, expected_version, user, owner=..., prefix=()):
         db.session.rollback()
         raise StaleRecord(db.session.get(Record, record.id))
     _log(record, "update", user, diff)
+    for hook in after_save:
+        hook(record, "update", old, user)
     return record
 
 

@@ -28,6 +28,7 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="sales")
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
@@ -57,6 +58,7 @@ class User(UserMixin, db.Model):
             "id": self.id,
             "username": self.username,
             "display_name": self.display_name,
+            "email": self.email,
             "role": self.role,
             "team": self.team.key if self.team else None,
             "skills": list(self.skills or []),

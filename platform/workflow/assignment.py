@@ -1,0 +1,124 @@
+"""Choosing an owner: a fallback chain of strategies, each user capped by open records.
+
+Strategies: ``user`` (a fixed user), ``field_map`` (a field's value, or its value mapped,
+names the user: a live session's host, a platform's operator), ``skill`` (users having every
+skill the record needs), ``least_loaded`` (round robin within a team by open records, oldest
+assignment first), ``manager`` (the owner's manager). The first strategy with an eligible
+user wins; a user at the cap is skipped.
+
+Concurrent assignments for the same form are serialised by updating that form's row in
+``assignment_locks`` first: a row lock on PostgreSQL, the write lock on SQLite.
+"""
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+
+from ..extensions import db
+from ..forms.models import Record
+from ..forms.queries import field_value
+from ..people.models import Team, User
+from ..types import utcnow
+from . import expressions
+from .models import AssignmentLock, AssignmentMark
+
+
+def _lock(form_id):
+    result = db.session.execute(update(AssignmentLock).where(AssignmentLock.form_id == form_id)
+                                .values(counter=AssignmentLock.counter + 1))
+    if result.rowcount == 0:
+        db.session.add(AssignmentLock(form_id=form_id, counter=1))
+        db.session.flush()
+
+
+def open_counts(record, user_ids, open_spec):
+    """{user id: number of open records of this form they own}."""
+    if not user_ids:
+        return {}
+    stmt = (select(Record.owner_id, func.count(Record.id))
+            .where(Record.form_id == record.form_id, Record.deleted_at.is_(None), Record.owner_id.in_(user_ids),
+                   Record.id != record.id))
+    if open_spec:
+        props = record.form_version.schema["properties"]
+        column = field_value(open_spec["field"], props.get(open_spec["field"], {}), db.engine.dialect.name)
+        if "not_in" in open_spec:
+            stmt = stmt.where((column.is_(None)) | (column.not_in(open_spec["not_in"])))
+        if "in" in open_spec:
+            stmt = stmt.where(column.in_(open_spec["in"]))
+    counts = dict(db.session.execute(stmt.group_by(Record.owner_id)).all())
+    return {uid: counts.get(uid, 0) for uid in user_ids}
+
+
+def _team_users(team_key, role):
+    stmt = select(User).where(User.active.is_(True))
+    if team_key:
+        stmt = stmt.join(Team, User.team_id == Team.id).where(Team.key == team_key)
+    if role:
+        stmt = stmt.where(User.role == role)
+    return db.session.scalars(stmt.order_by(User.id)).all()
+
+
+def _by_username(name):
+    if not name or not isinstance(name, str):
+        return []
+    return db.session.scalars(select(User).where(User.username == name, User.active.is_(True))).all()
+
+
+def candidates(strategy, record, ctx):
+    kind = strategy["strategy"]
+    if kind == "user":
+        return _by_username(strategy.get("user"))
+    if kind == "field_map":
+        value = record.data.get(strategy["field"])
+        if "map" in strategy:
+            value = strategy["map"].get(str(value)) if value is not None else None
+        return _by_username(value)
+    if kind == "manager":
+        from .actions import managers_of
+        return managers_of(record.owner or (ctx.user if ctx else None))
+    pool = _team_users(strategy.get("team"), strategy.get("role", "sales"))
+    if kind == "skill":
+        needed = set(strategy.get("skills", []))
+        if strategy.get("field"):
+            value = record.data.get(strategy["field"])
+            values = value if isinstance(value, list) else [value]
+            mapping = strategy.get("skills_map")
+            needed |= {mapping.get(str(v)) if mapping else v for v in values if v is not None} - {None}
+        if not needed:
+            return []
+        return [u for u in pool if needed <= set(u.skills or [])]
+    return pool  # least_loaded
+
+
+def choose(record, action, ctx=None):
+    """(user, explanation) for the first strategy with an eligible user, or (None, why not)."""
+    _lock(record.form_id)
+    tried = []
+    exclude = record.owner_id if action.get("exclude_current") else None
+    names = ctx.names(record) if ctx is not None else None
+    for i, strategy in enumerate(action["strategies"]):
+        label = f"{i + 1}:{strategy['strategy']}"
+        if strategy.get("when") and names is not None and not expressions.truthy(strategy["when"], names):
+            tried.append(f"{label} skipped (when is false)")
+            continue
+        pool = [u for u in candidates(strategy, record, ctx) if u.id != exclude]
+        if not pool:
+            tried.append(f"{label} nobody matches")
+            continue
+        counts = open_counts(record, [u.id for u in pool], action.get("open"))
+        cap = strategy.get("cap")
+        eligible = [u for u in pool if cap is None or counts[u.id] < cap]
+        if not eligible:
+            tried.append(f"{label} everyone at the cap of {cap}")
+            continue
+        marks = dict(db.session.execute(select(AssignmentMark.user_id, AssignmentMark.at).where(
+            AssignmentMark.form_id == record.form_id, AssignmentMark.user_id.in_([u.id for u in eligible]))).all())
+        never = utcnow().replace(year=1970)
+        best = min(eligible, key=lambda u: (counts[u.id], marks.get(u.id) or never, u.id))
+        mark = db.session.scalars(select(AssignmentMark).where(AssignmentMark.form_id == record.form_id,
+                                                               AssignmentMark.user_id == best.id)).first()
+        if mark is None:
+            db.session.add(AssignmentMark(form_id=record.form_id, user_id=best.id, at=utcnow()))
+        else:
+            mark.at = utcnow()
+        why = _("%(strategy)s: %(user)s had %(n)s open", strategy=label, user=best.username, n=counts[best.id])
+        return best, "; ".join([*tried, why])
+    return None, "; ".join(tried) or _("no strategy matched")

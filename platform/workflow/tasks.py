@@ -1,0 +1,25 @@
+"""The workflow's background tasks: outbox delivery and the once-a-minute tick."""
+import logging
+
+from huey import crontab
+
+from . import outbox, timers
+from .queue import periodic, task
+
+log = logging.getLogger(__name__)
+
+
+@task()
+def deliver_outbox(entry_id):
+    return outbox.deliver(entry_id)
+
+
+@periodic(crontab(minute="*"))
+def tick():
+    """Fire due time triggers and cron rules; deliver what the outbox still holds."""
+    fired = timers.sweep()
+    crons = timers.run_cron()
+    sent = outbox.sweep()
+    if fired or crons or sent:
+        log.info("tick: %s timers, %s cron rules, %s deliveries", fired, crons, len(sent))
+    return fired, crons, len(sent)
