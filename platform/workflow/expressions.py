@@ -191,7 +191,18 @@ def _pos(node):
 
 # --- evaluation --------------------------------------------------------------------------
 
+class Fields(dict):
+    """A context object (old, user, record, event) whose keys read as attributes: old.status."""
+
+
 class _Evaluator(simpleeval.EvalWithCompoundTypes):
+    def _eval_attribute(self, node):
+        if isinstance(node.value, ast.Name):
+            base = self._eval(node.value)
+            if isinstance(base, Fields):
+                return base.get(node.attr)
+        return super()._eval_attribute(node)
+
     def __init__(self, names, functions):
         super().__init__(functions=functions, names=names, allowed_attrs=ALLOWED_ATTRS)
         for node in (ast.JoinedStr, ast.FormattedValue, ast.ListComp, ast.SetComp, ast.DictComp,
@@ -237,8 +248,8 @@ def truthy(expression, names, functions=None):
 def names_for(data, props, old=None, user=None, record=None, event=None):
     """The names a rule's expressions see: every field (None when empty) plus the context."""
     names = {name: data.get(name) for name in props}
-    names.update(old=dict(old or {}), user=dict(user or {}), now=clock.now().astimezone(ZONE),
-                 record=dict(record or {}), event=dict(event or {}))
+    names.update(old=Fields(old or {}), user=Fields(user or {}), now=clock.now().astimezone(ZONE),
+                 record=Fields(record or {}), event=Fields(event or {}))
     return names
 
 
