@@ -207,3 +207,40 @@ def test_responses_match_the_openapi_schemas(client, api, cardealer):
         check("User", u)
     for h in a.get(f"/api/v1/records/{rid}/history").json["history"]:
         check("Change", h)
+
+
+RULE = {"key": "douyin_suv", "form": "lead", "trigger": {"type": "created"},
+        "condition": 'source_channel == "douyin_dm" and budget == "budget_8_12"',
+        "actions": [{"type": "assign", "strategies": [
+            {"strategy": "skill", "skills": ["SUV"], "team": "store1_sales", "cap": 15}]}]}
+
+
+def test_rules_api_create_check_dry_run_and_runs(api, cardealer):
+    admin = api("admin")
+    assert api("sales1").get("/api/v1/rules").status_code == 403
+    bad = admin.post("/api/v1/rules", json={**RULE, "condition": 'source_channel = "douyin_dm"'})
+    assert bad.status_code == 422 and "/condition" in bad.json["errors"]
+    r = admin.post("/api/v1/rules", json=RULE)
+    assert r.status_code == 201 and r.json["revision"] == 1
+    assert admin.post("/api/v1/rules", json=RULE).status_code == 409
+    r = admin.put("/api/v1/rules/douyin_suv", json={**RULE, "priority": 5})
+    assert r.status_code == 200 and r.json["revision"] == 2 and r.json["priority"] == 5
+    lead = admin.post("/api/v1/forms/lead/records", json={"data": {**LEAD, "source_channel": "douyin_dm",
+                                                                   "budget": "budget_8_12"}}).json
+    assert lead["owner"] is not None  # assigned by the rule
+    runs = admin.get(f"/api/v1/records/{lead['id']}/runs").json["runs"]
+    assert runs[0]["rule"] == "douyin_suv" and runs[0]["matched"] is True
+    assert "skill" in runs[0]["actions"][0]["why"]
+    dry = admin.post("/api/v1/rules/douyin_suv/dry-run", json={"record": lead["id"]})
+    assert dry.status_code == 200 and dry.json["matched"] is True
+    assert admin.get("/api/v1/rules/douyin_suv/runs").json["runs"][0]["record"] == lead["id"]
+    assert admin.get("/api/v1/rules").json["rules"][0]["key"] == "douyin_suv"
+
+
+def test_expression_check_endpoint(api, cardealer):
+    a = api("admin")
+    ok = a.post("/api/v1/expressions/check", json={"form": "lead", "expression": 'quality == "a"'}).json
+    assert ok == {"ok": True, "errors": []}
+    bad = a.post("/api/v1/expressions/check", json={"form": "lead", "expression": 'qualty == "a"'}).json
+    assert bad["ok"] is False and bad["errors"][0]["col"] == 1
+    assert a.post("/api/v1/expressions/check", json={"form": "nope", "expression": "1"}).status_code == 422

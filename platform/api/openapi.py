@@ -112,6 +112,67 @@ def document():
                                "responses": {"200": _json({"type": "object", "properties": {"users": {
                                    "type": "array", "items": {"$ref": "#/components/schemas/User"}}}}, "Users"),
                                    **_errors(401, 403)}}},
+            "/rules": {
+                "get": {"operationId": "listRules", "summary": "Workflow rules (admins)",
+                        "parameters": [{"name": "form", "in": "query", "schema": {"type": "string"}}],
+                        "responses": {"200": _json({"type": "object", "properties": {"rules": {
+                            "type": "array", "items": {"$ref": "#/components/schemas/Rule"}}}}, "Rules"),
+                            **_errors(401, 403)}},
+                "post": {"operationId": "createRule", "summary": "Create a rule (checked against its form first)",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "$ref": "#/components/schemas/RuleInput"}}}},
+                         "responses": {"201": _json({"$ref": "#/components/schemas/Rule"}, "Created"),
+                                       **_errors(400, 401, 403, 409, 413, 415, 422)}},
+            },
+            "/rules/{key}": {
+                "get": {"operationId": "getRule", "parameters": [FORM_KEY],
+                        "responses": {"200": _json({"$ref": "#/components/schemas/Rule"}, "The rule"),
+                                      **_errors(401, 403, 404)}},
+                "put": {"operationId": "updateRule", "summary": "Change a rule (adds a revision)",
+                        "parameters": [FORM_KEY],
+                        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/RuleInput"}}}},
+                        "responses": {"200": _json({"$ref": "#/components/schemas/Rule"}, "Saved"),
+                                      **_errors(400, 401, 403, 404, 413, 415, 422)}},
+            },
+            "/rules/{key}/dry-run": {
+                "post": {"operationId": "dryRunRule", "summary": "What the rule would do to a record; nothing is kept",
+                         "parameters": [FORM_KEY],
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["record"], "additionalProperties": False,
+                             "properties": {"record": {"type": "integer"}}}}}},
+                         "responses": {"200": _json({"$ref": "#/components/schemas/DryRun"}, "The outcome"),
+                                       **_errors(400, 401, 403, 404, 415, 422)}}},
+            "/rules/{key}/runs": {
+                "get": {"operationId": "ruleRuns", "summary": "The rule's run log, newest first",
+                        "parameters": [FORM_KEY, {"name": "limit", "in": "query",
+                                                  "schema": {"type": "integer", "maximum": 1000}}],
+                        "responses": {"200": _json({"type": "object", "properties": {"runs": {
+                            "type": "array", "items": {"$ref": "#/components/schemas/RuleRun"}}}}, "Runs"),
+                            **_errors(401, 403, 404)}}},
+            "/records/{record_id}/runs": {
+                "get": {"operationId": "recordRuns", "summary": "Every rule firing on a record: why it is as it is",
+                        "parameters": [RECORD_ID],
+                        "responses": {"200": _json({"type": "object", "properties": {"runs": {
+                            "type": "array", "items": {"$ref": "#/components/schemas/RuleRun"}}}}, "Runs"),
+                            **_errors(401, 404)}}},
+            "/records/{record_id}/rules/{key}": {
+                "post": {"operationId": "pressRule", "summary": "Run a manual rule on a record",
+                         "parameters": [RECORD_ID, FORM_KEY],
+                         "responses": {"200": _json({"$ref": "#/components/schemas/RuleRun"}, "The run"),
+                                       **_errors(401, 404)}}},
+            "/expressions/check": {
+                "post": {"operationId": "checkExpression",
+                         "summary": "Check an expression against a form: syntax, fields, types, with positions",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["form", "expression"], "additionalProperties": False,
+                             "properties": {"form": {"type": "string"}, "expression": {"type": "string"}}}}}},
+                         "responses": {"200": _json({"type": "object", "properties": {
+                             "ok": {"type": "boolean"}, "errors": {"type": "array", "items": {
+                                 "type": "object", "properties": {"message": {"type": "string"},
+                                                                  "line": {"type": ["integer", "null"]},
+                                                                  "col": {"type": ["integer", "null"]}}}}}},
+                             "The verdict"), **_errors(400, 401, 415, 422)}}},
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document (no token needed)",
                                       "security": [],
                                       "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
@@ -168,8 +229,24 @@ SCHEMAS = {
         "version": {"type": "integer"}, "action": {"enum": ["create", "update", "delete", "restore"]},
         "user": USER_REF, "at": {"type": "string", "format": "date-time"},
         "changes": {"type": "object", "description": "field → [before, after]"}}},
+    "RuleInput": {"type": "object", "required": ["key", "form", "trigger", "actions"],
+                  "description": "A rule definition: the same format as a blueprint's rules/*.json"},
+    "Rule": {"type": "object", "properties": {
+        "key": {"type": "string"}, "form": {"type": "string"}, "trigger": {"type": "object"},
+        "condition": {"type": "string"}, "actions": {"type": "array", "items": {"type": "object"}},
+        "priority": {"type": "integer"}, "enabled": {"type": "boolean"}, "revision": {"type": "integer"},
+        "updated_at": {"type": "string", "format": "date-time"}}},
+    "DryRun": {"type": "object", "properties": {"matched": {"type": ["boolean", "null"]},
+                                                "actions": {"type": "array", "items": {"type": "object"}},
+                                                "error": {"type": ["string", "null"]}}},
+    "RuleRun": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "rule": {"type": "string"}, "revision": {"type": "integer"},
+        "record": {"type": ["integer", "null"]}, "trigger": {"type": "string"}, "matched": {"type": ["boolean", "null"]},
+        "actions": {"type": "array", "items": {"type": "object"}}, "error": {"type": ["string", "null"]},
+        "depth": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}}},
     "User": {"type": "object", "properties": {
         "id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
+        "email": {"type": ["string", "null"]},
         "role": {"enum": ["admin", "manager", "sales"]}, "team": {"type": ["string", "null"]},
         "skills": {"type": "array", "items": {"type": "string"}}, "locale": {"type": ["string", "null"]},
         "active": {"type": "boolean"}}},
