@@ -20,6 +20,7 @@ def create_app(test_config=None, instance_path=None):
     app.config.from_prefixed_env("FORMFLOW")
     if test_config:
         app.config.from_mapping(test_config)
+    app.json.ensure_ascii = False  # Chinese stays readable in API responses and JSON editors
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     config.finish(app)
     _sqlite_transactions(app)

@@ -70,3 +70,91 @@ def test_salesperson_captures_a_lead_on_a_phone(live, phone, cardealer):
     page3.goto(f"{live.url}/f/lead")
     assert page3.locator(".records").get_by_text("周杰").is_visible()
     admin.close()
+
+
+def test_admin_writes_assignment_and_sla_rules_in_the_browser(app, live, browser, cardealer):
+    """The workflow issue's story, without a line of Python: two rules typed into the editor."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import select
+
+    from formflow import clock
+    from formflow.extensions import db
+    from formflow.forms.models import Record
+    from formflow.people.models import User
+    from formflow.workflow import queue, tasks
+    from conftest import token_for
+
+    clock.freeze(datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc))
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    ctx.set_default_timeout(15000)
+    try:
+        page = ctx.new_page()
+        login(page, live, "admin")
+
+        def write_rule(key, title, trigger_type, trigger, condition, actions):
+            page.goto(f"{live.url}/admin/rules/new")
+            page.get_by_label("键").fill(key)
+            page.get_by_label("标题 (中文)").fill(title)
+            page.get_by_label("表单", exact=True).select_option("lead")
+            page.locator("#trigger-type").select_option(trigger_type)
+            page.locator("#trigger").fill(json.dumps(trigger))
+            page.locator("#condition").fill(condition)
+            page.locator("#condition-check.text-success").wait_for()  # the live check agrees
+            page.locator("#actions").fill(json.dumps(actions, ensure_ascii=False))
+            page.get_by_label("已启用").check()
+            page.get_by_role("button", name="保存").click()
+            page.wait_for_url(f"{live.url}/admin/rules/{key}")
+
+        # a typo is caught live, with its column, before saving
+        page.goto(f"{live.url}/admin/rules/new")
+        page.locator("#condition").fill('source_chanel == "douyin_dm"')
+        page.locator("#condition-check.text-danger").wait_for()
+        assert "source_chanel" in page.locator("#condition-check").inner_text()
+
+        write_rule("douyin_suv", "抖音 8-12 万线索给 SUV 顾问", "created", {"type": "created"},
+                   'source_channel == "douyin_dm" and budget == "budget_8_12"',
+                   [{"type": "assign", "open": {"field": "status", "not_in": ["won", "defeated"]},
+                     "strategies": [{"strategy": "skill", "skills": ["SUV"], "team": "store1_sales", "cap": 15}]}])
+        write_rule("sla_2h", "2 小时未联系：通知经理并改派", "time",
+                   {"type": "time", "from": "created_at", "offset": {"hours": 2}}, 'status == "new"',
+                   [{"type": "notify", "to": ["manager"], "title": "线索 {customer_name} 2 小时无人联系，已改派"},
+                    {"type": "assign", "exclude_current": True, "open": {"field": "status", "not_in": ["won", "defeated"]},
+                     "strategies": [{"strategy": "skill", "skills": ["SUV"], "team": "store1_sales", "cap": 15},
+                                    {"strategy": "least_loaded", "team": "store1_sales", "cap": 15}]}])
+        page.screenshot(path=str(ARTIFACTS / "rule-editor.png"), full_page=True)
+
+        # an integrator pushes a lead over the API
+        token = token_for(app, "admin")
+        import urllib.request
+        req = urllib.request.Request(f"{live.url}/api/v1/forms/lead/records", method="POST", data=json.dumps({"data": {
+            "customer_name": "抖音客户", "phone": "13612345678", "source_channel": "douyin_dm",
+            "budget": "budget_8_12", "status": "new"}}).encode(), headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        created = json.loads(urllib.request.urlopen(req, timeout=30).read())
+        with app.app_context():
+            first = db.session.scalars(select(User).where(User.username == created["owner"]["username"])).one()
+            assert "SUV" in first.skills
+
+        # two hours pass; the queue's periodic tick fires the SLA rule
+        clock.advance(timedelta(hours=2, minutes=1))
+        app.extensions["formflow.queue"].start_consumer(workers=1)
+        with app.app_context():
+            result = queue.enqueue(tasks.tick_now)
+        assert result.get(blocking=True, timeout=30)[0] == 1
+        with app.app_context():
+            rec = db.session.get(Record, created["id"])
+            assert rec.owner_id != first.id and "SUV" in rec.owner.skills
+
+        manager = ctx.browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+        mpage = manager.new_page()
+        login(mpage, live, "manager")
+        mpage.goto(f"{live.url}/inbox")
+        assert mpage.get_by_text("线索 抖音客户 2 小时无人联系，已改派").is_visible()
+        mpage.goto(f"{live.url}/r/{created['id']}")
+        assert mpage.get_by_text("sla_2h").first.is_visible()  # why it was reassigned
+        manager.close()
+    finally:
+        ctx.close()
+        clock.reset()

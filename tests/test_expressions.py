@@ -76,7 +76,7 @@ def test_sandbox_escape_attempts_are_refused(attack):
 
 
 def test_long_and_complex_expressions_are_refused():
-    with pytest.raises(ex.ExpressionError, match="longer"):
+    with pytest.raises(ex.ExpressionError, match="1000"):
         ev("1 + " * 400 + "1")
     with pytest.raises(ex.ExpressionError):
         ev("+".join(["(1)"] * 200))

@@ -237,7 +237,7 @@ def test_rules_that_trigger_themselves_stop_at_a_cycle(wf):
     records.update(rec, {"notes": "a"}, rec.version, user("sales1"))
     db.session.commit()
     log = runs("ping")
-    assert [bool(r.error and "cycle" in r.error) for r in log] == [True, False]  # the inner firing stopped
+    assert [bool(r.error and "循环" in r.error) for r in log] == [True, False]  # the inner firing stopped
     assert log[0].depth == 1 and log[1].depth == 0
     assert db.session.get(Record, rec.id).data["notes"] == "a+"
 

@@ -11,6 +11,8 @@ def init_app(app):
         forms = []
         if getattr(current_user, "is_authenticated", False):
             forms = [f for f in catalog.all_forms() if catalog.current_version(f) is not None]
-        return {"pick": pick, "doc_locale": doc_locale(), "locale_names": NAMES,
+        from .work import counts
+        due, unread = counts()
+        return {"pick": pick, "due_count": due, "unread_count": unread, "doc_locale": doc_locale(), "locale_names": NAMES,
                 "current_locale": current_code(), "nav_forms": forms,
                 "sections": lambda v: definitions.field_order(v.schema, v.ui)}

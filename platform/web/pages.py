@@ -111,7 +111,9 @@ def _chosen_owner(default):
 def record_new(key):
     form_def = _form_or_404(key)
     version = catalog.current_version(form_def) or abort(404)
-    wtf = _form_class(version)()
+    prefill = {k: v for k, v in request.args.items() if k.startswith(rendering.PREFIX)}
+    keep = [int(v) for v in prefill.values() if str(v).isdigit()]
+    wtf = _form_class(version, keep)(data=prefill if request.method == "GET" else None)
     default_owner = None if current_user.role == "admin" else current_user
     if wtf.validate_on_submit():
         data = rendering.to_data(wtf)
@@ -148,10 +150,33 @@ def _key_labels(version):
 
 
 def _refused(wtf, err):
-    """The engine refused the values: nothing written, messages back on their fields."""
+    """The engine refused the values: nothing written, messages back on their fields.
+
+    Returns a link to the form that must be filled first, when that is what is missing.
+    """
     db.session.rollback()
     _flash_rest(rendering.put_errors(wtf, err.errors))
     flash(_("Please correct the marked fields."), "danger")
+    return _required_form_link(getattr(err, "hint", None))
+
+
+def _required_form_link(hint):
+    if not hint:
+        return None
+    try:
+        target = catalog.get_form(hint["requires_form"])
+    except catalog.FormNotFound:
+        return None
+    version = catalog.current_version(target)
+    record = db.session.get(Record, hint["record"])
+    ref = next((n for n, p in version.schema["properties"].items()
+                if isinstance(p, dict) and p.get("x-reference") == record.form.key), None)
+    args = {rendering.PREFIX + ref: record.id} if ref else {}
+    # carry over values both forms share, so nobody types them twice
+    for name, value in record.data.items():
+        if name in version.schema["properties"] and name != ref and isinstance(value, (str, int, float)):
+            args.setdefault(rendering.PREFIX + name, value)
+    return {"title": pick(target.title), "url": url_for("web.record_new", key=target.key, **args)}
 
 
 def _flash_rest(rest):
@@ -187,8 +212,34 @@ def record_view(record_id):
               for n, p in version.schema["properties"].items()}
     history = [(c, {f: (rendering.display_value(b, f, version, locale, users), rendering.display_value(a, f, version, locale, users))
                     for f, (b, a) in (c.changes or {}).items()}) for c in reversed(record.history)]
+    from ..workflow import manual
+    from ..workflow.models import RuleRun, Task
+    runs = db.session.scalars(select(RuleRun).where(RuleRun.record_id == record.id).order_by(RuleRun.id.desc())
+                              .limit(50)).all() if current_user.role in ("admin", "manager") else []
+    tasks = db.session.scalars(select(Task).where(Task.record_id == record.id).order_by(Task.status.desc(),
+                                                                                        Task.due_at)).all()
     return render_template("records/view.html", record=record, version=version, sections=sections,
-                           duplicates=duplicates, history=history, labels=labels, title=records.title_of(record))
+                           duplicates=duplicates, history=history, labels=labels, title=records.title_of(record),
+                           manual_rules=manual.available(current_user, record) if not record.deleted_at else [],
+                           runs=runs, tasks=tasks)
+
+
+@bp.post("/r/<int:record_id>/rules/<key>")
+@login_required
+def record_press(record_id, key):
+    from ..workflow import manual
+    record = access.get_record_or_404(current_user, record_id)
+    run = manual.press(current_user, record, key)
+    if run is None:
+        abort(404)
+    db.session.commit()
+    if run.error:
+        flash(run.error, "danger")
+    elif run.matched:
+        flash(_("Done."), "success")
+    else:
+        flash(_("The rule's condition does not hold for this record; nothing was done."), "warning")
+    return redirect(url_for("web.record_view", record_id=record.id))
 
 
 @bp.route("/r/<int:record_id>/edit", methods=["GET", "POST"])
@@ -199,7 +250,7 @@ def record_edit(record_id):
     keep = [v for n, v in record.data.items()
             if isinstance(version.schema["properties"].get(n), dict) and "x-reference" in version.schema["properties"][n]]
     cls = _form_class(version, keep)
-    conflict = None
+    conflict = required_link = None
     if request.method == "POST":
         wtf = cls()
         expected = request.form.get("_version", "")
@@ -217,7 +268,7 @@ def record_edit(record_id):
                         "compare below, then save again to keep your values."), "danger")
                 record = current
             except records.RecordInvalid as err:
-                _refused(wtf, err)
+                required_link = _refused(wtf, err)
             else:
                 db.session.commit()
                 flash(_("Saved."), "success")
@@ -227,7 +278,7 @@ def record_edit(record_id):
     else:
         wtf = cls(data=rendering.from_data(record.data, version))
     return render_template("records/edit.html", form=record.form, version=version, wtf=wtf, record=record,
-                           conflict=conflict, owner_choices=_owner_choices(),
+                           conflict=conflict, required_link=required_link, owner_choices=_owner_choices(),
                            owner_value=str(record.owner_id or ""))
 
 

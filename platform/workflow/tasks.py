@@ -16,7 +16,17 @@ def deliver_outbox(entry_id):
 
 @periodic(crontab(minute="*"))
 def tick():
-    """Fire due time triggers and cron rules; deliver what the outbox still holds."""
+    """Every minute: fire due time triggers and cron rules; deliver what the outbox still holds."""
+    return run_tick()
+
+
+@task()
+def tick_now():
+    """The same work on demand (huey keeps no results for periodic tasks)."""
+    return run_tick()
+
+
+def run_tick():
     fired = timers.sweep()
     crons = timers.run_cron()
     sent = outbox.sweep()

@@ -1,0 +1,173 @@
+"""Admin pages for workflow rules: list, edit with live checks, dry run, history, run log."""
+import json
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import access
+from ..extensions import db
+from ..forms import catalog
+from ..i18n import doc_locale, pick
+from ..workflow import engine, expressions, rules
+from ..workflow.models import Rule, RuleRun
+from . import bp
+from .admin import admin_required
+
+TRIGGERS = ("created", "updated", "status", "time", "cron", "manual", "scheduled")
+ACTION_TEMPLATES = {
+    "set": {"type": "set", "values": {"field": "expression"}},
+    "status": {"type": "status", "to": "state"},
+    "assign": {"type": "assign", "open": {"field": "status", "not_in": ["won", "defeated"]},
+               "strategies": [{"strategy": "least_loaded", "team": "team_key", "cap": 15}]},
+    "task": {"type": "task", "to": ["owner"], "title": "…", "due": {"hours": 24}, "priority": "normal"},
+    "notify": {"type": "notify", "to": ["manager"], "title": "…", "channels": ["inbox"]},
+    "create_record": {"type": "create_record", "form": "form_key", "values": {"field": "expression"}},
+    "update_record": {"type": "update_record", "ref": "reference_field", "values": {"field": "expression"}},
+    "for_each": {"type": "for_each", "form": "form_key", "where": "expression", "actions": []},
+    "schedule": {"type": "schedule", "rule": "rule_key", "after": {"days": 30}},
+    "stop": {"type": "stop"},
+}
+
+
+def _fields_of(form_key):
+    try:
+        version = catalog.current_version(catalog.get_form(form_key))
+    except catalog.FormNotFound:
+        return []
+    locale = doc_locale()
+    return [(n, pick(version.ui.get("fields", {}).get(n, {}).get("label"), locale) or n, p.get("type"))
+            for n, p in version.schema["properties"].items()]
+
+
+@bp.get("/admin/rules")
+@admin_required
+def admin_rules():
+    rows = db.session.scalars(select(Rule).order_by(Rule.form_key, Rule.priority, Rule.key)).all()
+    forms = {f.key: f for f in catalog.all_forms()}
+    return render_template("admin/rules.html", rules=rows, forms=forms)
+
+
+@bp.route("/admin/rules/new", methods=["GET", "POST"], defaults={"key": None})
+@bp.route("/admin/rules/<key>", methods=["GET", "POST"])
+@admin_required
+def admin_rule_edit(key):
+    rule = rules.get(key) if key else None
+    if key and rule is None:
+        abort(404)
+    errors = {}
+    if request.method == "POST":
+        body = _body_from_form(errors)
+        if not errors:
+            try:
+                rule, changed = rules.save(body, current_user, note=request.form.get("note", ""))
+            except rules.RuleInvalid as err:
+                db.session.rollback()
+                errors = err.errors
+            else:
+                db.session.commit()
+                flash(_("Rule saved (revision %(n)s).", n=rule.revision) if changed else _("Nothing changed."),
+                      "success")
+                return redirect(url_for("web.admin_rule_edit", key=rule.key))
+        flash(_("The rule was not saved; see the problems below."), "danger")
+        body_json = request.form
+    else:
+        body_json = None
+    body = rule.body if rule else {"key": "", "form": request.args.get("form", ""), "trigger": {"type": "created"},
+                                   "condition": "", "actions": [], "priority": 100, "enabled": False}
+    forms = [f for f in catalog.all_forms() if catalog.current_version(f) is not None]
+    return render_template("admin/rule_edit.html", rule=rule, body=body, posted=body_json, errors=errors,
+                           forms=forms, triggers=TRIGGERS, templates=ACTION_TEMPLATES,
+                           fields={f.key: _fields_of(f.key) for f in forms},
+                           revisions=rules.revisions(rule) if rule else [],
+                           runs=db.session.scalars(select(RuleRun).where(RuleRun.rule_id == rule.id)
+                                                   .order_by(RuleRun.id.desc()).limit(50)).all() if rule else [])
+
+
+def _body_from_form(errors):
+    f = request.form
+    body = {"key": f.get("key", "").strip(), "form": f.get("form", ""), "priority": 100,
+            "enabled": f.get("enabled") == "on"}
+    title = {k: v for k, v in (("zh-CN", f.get("title_zh", "").strip()), ("en", f.get("title_en", "").strip())) if v}
+    if title:
+        body["title"] = title
+    try:
+        body["priority"] = int(f.get("priority") or 100)
+    except ValueError:
+        errors["/priority"] = [_("Priority is a whole number")]
+    if f.get("condition", "").strip():
+        body["condition"] = f["condition"].strip()
+    for part in ("trigger", "actions"):
+        try:
+            body[part] = json.loads(f.get(part) or ("[]" if part == "actions" else "{}"))
+        except json.JSONDecodeError as err:
+            errors[f"/{part}"] = [_("Not valid JSON: line %(line)s, column %(col)s: %(msg)s",
+                                    line=err.lineno, col=err.colno, msg=err.msg)]
+    return body
+
+
+@bp.post("/admin/rules/<key>/enable")
+@admin_required
+def admin_rule_enable(key):
+    rule = rules.get(key) or abort(404)
+    try:
+        rules.set_enabled(rule, request.form.get("enabled") == "1", current_user)
+    except rules.RuleInvalid as err:
+        db.session.rollback()
+        flash("; ".join(f"{p}: {', '.join(map(str, m))}" for p, m in err.errors.items()), "danger")
+    else:
+        db.session.commit()
+    return redirect(url_for("web.admin_rules"))
+
+
+@bp.post("/admin/rules/<key>/rollback/<int:number>")
+@admin_required
+def admin_rule_rollback(key, number):
+    rule = rules.get(key) or abort(404)
+    try:
+        rules.rollback(rule, number, current_user)
+    except (LookupError, rules.RuleInvalid) as err:
+        db.session.rollback()
+        flash(str(err), "danger")
+    else:
+        db.session.commit()
+        flash(_("Revision %(n)s is current again.", n=number), "success")
+    return redirect(url_for("web.admin_rule_edit", key=key))
+
+
+@bp.post("/admin/expressions/check")
+@admin_required
+def admin_check_expression():
+    """Live checks for the rule editor (session + CSRF, unlike the bearer-token API)."""
+    data = request.get_json(silent=True) or {}
+    try:
+        version = catalog.current_version(catalog.get_form(str(data.get("form"))))
+        fields = version.schema["properties"]
+    except catalog.FormNotFound:
+        return jsonify({"ok": False, "errors": [{"message": _("Choose a form first"), "line": None, "col": None}]})
+    problems = expressions.check(str(data.get("expression", "")), fields)
+    return jsonify({"ok": not problems, "errors": [p.to_json() for p in problems]})
+
+
+@bp.post("/admin/rules/<key>/dry-run")
+@admin_required
+def admin_rule_dry_run(key):
+    rule = rules.get(key) or abort(404)
+    data = request.get_json(silent=True) or {}
+    rid = data.get("record")
+    record = access.get_record(current_user, int(rid)) if str(rid).isdigit() else None
+    if record is None or record.form.key != rule.form_key:
+        return jsonify({"error": _("Give the id of a record of form “%(form)s”", form=rule.form_key)}), 422
+    return jsonify(engine.dry_run(rule, record, current_user))
+
+
+@bp.get("/admin/runs")
+@admin_required
+def admin_runs():
+    stmt = select(RuleRun).order_by(RuleRun.id.desc()).limit(200)
+    if request.args.get("rule"):
+        stmt = stmt.where(RuleRun.rule_key == request.args["rule"])
+    if request.args.get("record", "").isdigit():
+        stmt = stmt.where(RuleRun.record_id == int(request.args["record"]))
+    return render_template("admin/runs.html", runs=db.session.scalars(stmt).all())

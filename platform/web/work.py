@@ -1,0 +1,79 @@
+"""A person's own work: tasks (overdue, today, later) and the in-app inbox."""
+from datetime import datetime, time, timedelta
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, or_, select
+
+from .. import clock
+from ..extensions import db
+from ..people.models import User
+from ..workflow.expressions import ZONE
+from ..workflow.models import Notification, Task
+from . import bp
+
+
+def _task_scope(stmt):
+    scope = request.args.get("scope", "mine")
+    if scope == "team" and current_user.role == "manager" and current_user.team_id:
+        return stmt.where(Task.assignee_id.in_(select(User.id).where(User.team_id == current_user.team_id)))
+    if scope == "all" and current_user.role == "admin":
+        return stmt
+    return stmt.where(Task.assignee_id == current_user.id)
+
+
+@bp.get("/tasks")
+@login_required
+def tasks():
+    now = clock.now()
+    local = now.astimezone(ZONE)
+    end_of_day = datetime.combine(local.date(), time.max, tzinfo=ZONE)
+    base = _task_scope(select(Task).where(Task.status == "open"))
+    overdue = db.session.scalars(base.where(Task.due_at < now).order_by(Task.due_at)).all()
+    today = db.session.scalars(base.where(Task.due_at >= now, Task.due_at <= end_of_day).order_by(Task.due_at)).all()
+    later = db.session.scalars(base.where(or_(Task.due_at > end_of_day, Task.due_at.is_(None)))
+                               .order_by(Task.due_at.is_(None), Task.due_at).limit(100)).all()
+    done = db.session.scalars(_task_scope(select(Task).where(Task.status == "done"))
+                              .where(Task.done_at >= now - timedelta(days=7)).order_by(Task.done_at.desc())).all()
+    return render_template("work/tasks.html", overdue=overdue, today=today, later=later, done=done, now=now)
+
+
+@bp.post("/tasks/<int:task_id>/done")
+@login_required
+def task_done(task_id):
+    task = db.session.get(Task, task_id)
+    if task is None or (task.assignee_id != current_user.id and current_user.role != "admin"):
+        abort(404)
+    task.status, task.done_at = "done", clock.now()
+    db.session.commit()
+    return redirect(request.form.get("next") or url_for("web.tasks"))
+
+
+@bp.get("/inbox")
+@login_required
+def inbox():
+    rows = db.session.scalars(select(Notification).where(Notification.user_id == current_user.id)
+                              .order_by(Notification.id.desc()).limit(200)).all()
+    return render_template("work/inbox.html", notes=rows)
+
+
+@bp.post("/inbox/read")
+@login_required
+def inbox_read():
+    for note in db.session.scalars(select(Notification).where(Notification.user_id == current_user.id,
+                                                              Notification.read_at.is_(None))):
+        note.read_at = clock.now()
+    db.session.commit()
+    return redirect(url_for("web.inbox"))
+
+
+def counts():
+    """(open tasks due by the end of today, unread notifications) for the navigation bar."""
+    if not getattr(current_user, "is_authenticated", False):
+        return 0, 0
+    end = datetime.combine(clock.now().astimezone(ZONE).date(), time.max, tzinfo=ZONE)
+    due = db.session.scalar(select(func.count(Task.id)).where(Task.assignee_id == current_user.id,
+                                                              Task.status == "open", Task.due_at <= end))
+    unread = db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == current_user.id,
+                                                                         Notification.read_at.is_(None)))
+    return due, unread
