@@ -36,6 +36,8 @@ def visible_records(user, stmt=None, include_deleted=False):
 
 def get_record(user, record_id, include_deleted=False):
     """The record if the user may see it, else None."""
+    if not isinstance(record_id, int) or not 0 < record_id < 2**31:
+        return None
     stmt = visible_records(user, select(Record).where(Record.id == record_id), include_deleted)
     return db.session.scalars(stmt).first()
 

@@ -1,6 +1,7 @@
 """Many leads at once, over real HTTP: the assignment cap holds and nothing is lost."""
 import json
 import threading
+import urllib.error
 import urllib.request
 
 from sqlalchemy import func, select
@@ -53,3 +54,35 @@ def test_the_cap_holds_under_concurrent_creation(app, cardealer, live):
     assert total == n
     assert max(per_owner.values()) <= CAP
     assert sum(per_owner.values()) == min(n, CAP * sales)  # everyone filled up to the cap, no more
+
+
+def test_the_same_lead_updated_by_many_at_once_has_one_winner(app, cardealer, live):
+    token = token_for(app, "admin")
+    created = post(f"{live.url}/api/v1/forms/lead/records", token, {"data": {
+        "customer_name": "抢改", "phone": "13712345678", "source_channel": "showroom", "status": "new"}})
+    assert created == 201
+    with app.app_context():
+        rid = db.session.scalar(select(Record.id))
+    codes = []
+
+    def patch(i):
+        req = urllib.request.Request(f"{live.url}/api/v1/records/{rid}", method="PATCH",
+                                     data=json.dumps({"data": {"notes": f"writer {i}"}}).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                                              "If-Match": "1"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                codes.append(resp.status)
+        except urllib.error.HTTPError as err:
+            codes.append(err.code)
+
+    threads = [threading.Thread(target=patch, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200] + [412] * 9
+    with app.app_context():
+        rec = db.session.get(Record, rid)
+        assert rec.version == 2 and rec.data["notes"].startswith("writer ")
+        assert len(rec.history) == 2

@@ -142,7 +142,7 @@ def test_admin_writes_assignment_and_sla_rules_in_the_browser(app, live, browser
         app.extensions["formflow.queue"].start_consumer(workers=1)
         with app.app_context():
             result = queue.enqueue(tasks.tick_now)
-        assert result.get(blocking=True, timeout=30)[0] == 1
+        result.get(blocking=True, timeout=30)  # (the periodic tick may have fired it first: either is fine)
         with app.app_context():
             rec = db.session.get(Record, created["id"])
             assert rec.owner_id != first.id and "SUV" in rec.owner.skills

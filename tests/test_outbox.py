@@ -22,14 +22,17 @@ class Hook:
     """A real HTTP endpoint that records requests and answers as told."""
 
     def __init__(self):
-        self.requests, self.status, self.delay = [], 200, 0
+        self.requests, self.status, self.delay, self.requests_started = [], 200, 0, 0
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.requests_started += 1
                 if hook.delay:
-                    time.sleep(hook.delay)
+                    end = time.monotonic() + hook.delay
+                    while time.monotonic() < end and hook.delay:
+                        time.sleep(0.05)
                 hook.requests.append((dict(self.headers), body))
                 self.send_response(hook.status)
                 self.end_headers()
@@ -195,3 +198,46 @@ def test_the_queue_delivers_right_after_commit(app, cardealer, hook):
     while time.monotonic() < deadline and not hook.requests:
         time.sleep(0.1)
     assert len(hook.requests) == 1
+
+
+def test_a_consumer_killed_mid_delivery_loses_nothing(app, cardealer, hook, tmp_path):
+    """A real consumer process is killed -9 while a webhook is in flight; the next sweep
+    delivers again with the same idempotency key, so the receiver can drop the repeat."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    hook.delay = 30  # the receiver hangs: the consumer is stuck mid-send when we kill it
+    with app.test_request_context():
+        notify_rule(hook.url)
+        db.session.commit()
+    env = {**os.environ, "FORMFLOW_DATABASE_URL": app.config["DATABASE_URL"],
+           "FORMFLOW_QUEUE_URL": app.config["QUEUE_URL"], "FORMFLOW_QUEUE_NAME": app.config["QUEUE_NAME"],
+           "FORMFLOW_INSTANCE_PATH": str(tmp_path / "worker"), "FORMFLOW_SECRET_KEY": "x"}
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "queue", "run", "--workers", "1"],
+                              cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with app.test_request_context():
+            create_lead()
+            db.session.commit()  # after commit: the delivery task goes onto the queue
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not hook.requests_started:
+            time.sleep(0.05)
+        assert hook.requests_started, "the consumer never started the delivery"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    with app.test_request_context():
+        entry = db.session.scalars(select(OutboxEntry)).one()
+        assert entry.status == "sending"  # claimed by the dead worker, not sent
+        hook.delay = 0
+        app.config["OUTBOX_STALE_SECONDS"] = 1
+        time.sleep(1.1)
+        assert outbox.sweep() == ["sent"]
+    keys = {h["X-Formflow-Idempotency-Key"] for h, _b in hook.requests}
+    assert len(keys) == 1 and entry.key in keys

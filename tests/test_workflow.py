@@ -392,3 +392,21 @@ def test_revisions_and_rollback(wf):
     assert lead(phone=phone(3)).data["notes"] == "v1"
     assert [v.number for v in rules.revisions(r)] == [3, 2, 1]
 
+
+
+def test_simulating_an_assignment_rule_over_last_month(wf):
+    for i in range(12):
+        clock.freeze(T0 - timedelta(days=30 - i))
+        lead(by="admin", phone=phone(i), owner=None)
+    clock.freeze(T0)
+    r = rule("rr", {"type": "created"}, [{"type": "assign", "strategies": [
+        {"strategy": "least_loaded", "team": "store1_sales", "cap": 15}]}])
+    since, until = T0 - timedelta(days=31), T0
+    outcome = engine.simulate(r, since, until)
+    assert outcome["records"] == 12 and outcome["matched"] == 12
+    sales = db.session.scalar(select(func.count(User.id)).where(User.role == "sales", User.team_id.is_not(None)))
+    assert sum(outcome["owners"].values()) == 12
+    assert max(outcome["owners"].values()) - min(outcome["owners"].values()) <= 1  # shared out evenly
+    assert len(outcome["owners"]) == min(12, sales)
+    assert db.session.scalar(select(func.count(Record.id)).where(Record.owner_id.is_not(None))) == 0  # nothing kept
+    assert db.session.scalar(select(func.count(RuleRun.id))) == 0

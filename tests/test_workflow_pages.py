@@ -134,3 +134,13 @@ def test_overdue_and_today_tasks(app, client, auth, cardealer):
         assert "今天" in overdue and "明天" in later
     finally:
         clock.reset()
+
+
+def test_simulate_from_the_editor(app, client, auth, cardealer):
+    auth.login("admin")
+    client.post("/admin/rules/new", data=rule_form())
+    client.post("/f/lead/new", data=LEAD_FORM)
+    today = clock.now().astimezone(timezone.utc).date().isoformat()
+    res = client.post("/admin/rules/new_lead_task/simulate", json={"from": "2020-01-01", "to": today}).json
+    assert res["records"] == 1 and res["actions"] == {"task": 1}
+    assert client.post("/admin/rules/new_lead_task/simulate", json={"from": "x", "to": today}).status_code == 422

@@ -143,6 +143,21 @@ def document():
                              "properties": {"record": {"type": "integer"}}}}}},
                          "responses": {"200": _json({"$ref": "#/components/schemas/DryRun"}, "The outcome"),
                                        **_errors(400, 401, 403, 404, 415, 422)}}},
+            "/rules/{key}/simulate": {
+                "post": {"operationId": "simulateRule",
+                         "summary": "Replay a rule over the records created in a past date range; nothing is kept",
+                         "parameters": [FORM_KEY],
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["from", "to"], "additionalProperties": False,
+                             "properties": {"from": {"type": "string", "format": "date"},
+                                            "to": {"type": "string", "format": "date"}}}}}},
+                         "responses": {"200": _json({"type": "object", "properties": {
+                             "records": {"type": "integer"}, "matched": {"type": "integer"},
+                             "errors": {"type": "integer"},
+                             "actions": {"type": "object", "additionalProperties": {"type": "integer"}},
+                             "owners": {"type": "object", "additionalProperties": {"type": "integer"},
+                                        "description": "assignment rules: username → records"}}}, "Outcome counts"),
+                             **_errors(400, 401, 403, 404, 415, 422)}}},
             "/rules/{key}/runs": {
                 "get": {"operationId": "ruleRuns", "summary": "The rule's run log, newest first",
                         "parameters": [FORM_KEY, {"name": "limit", "in": "query",

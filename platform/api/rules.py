@@ -1,4 +1,6 @@
 """Workflow rules over the API (admins), expression checks, manual rules and run logs."""
+from datetime import date, datetime, timedelta
+
 from flask import abort, g, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -87,6 +89,27 @@ def dry_run_rule(key):
     if record is None or record.form.key != rule.form_key:
         return invalid({"/record": [_("Give the id of a record of form “%(form)s”", form=rule.form_key)]})
     return jsonify(engine.dry_run(rule, record, g.user))
+
+
+@bp.post("/rules/<key>/simulate")
+def simulate_rule(key):
+    require_admin()
+    rule = _rule_or_404(key)
+    body = json_body(("from", "to"))
+    try:
+        since = _day(body.get("from"), "/from")
+        until = _day(body.get("to"), "/to") + timedelta(days=1)
+    except ValueError as err:
+        return invalid({str(err): [_("Give a date as YYYY-MM-DD")]})
+    return jsonify(engine.simulate(rule, since, until))
+
+
+def _day(value, where):
+    try:
+        d = date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(where) from None
+    return datetime(d.year, d.month, d.day, tzinfo=expressions.ZONE)
 
 
 @bp.get("/rules/<key>/runs")

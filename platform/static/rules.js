@@ -85,6 +85,17 @@
   showFields();
   check();
 
+  var sim = document.getElementById("simulate");
+  if (sim) {
+    document.getElementById("sim-go").addEventListener("click", function () {
+      var out = document.getElementById("sim-result");
+      post(sim.dataset.url, {from: document.getElementById("sim-from").value,
+                             to: document.getElementById("sim-to").value}).then(function (res) {
+        out.textContent = JSON.stringify(res, null, 2);
+      });
+    });
+  }
+
   var dry = document.getElementById("dry-run");
   if (dry) {
     document.getElementById("dry-go").addEventListener("click", function () {

@@ -112,7 +112,9 @@ def record_new(key):
     form_def = _form_or_404(key)
     version = catalog.current_version(form_def) or abort(404)
     prefill = {k: v for k, v in request.args.items() if k.startswith(rendering.PREFIX)}
-    keep = [int(v) for v in prefill.values() if str(v).isdigit()]
+    refs = {rendering.PREFIX + n for n, p in version.schema["properties"].items()
+            if isinstance(p, dict) and "x-reference" in p}
+    keep = [int(v) for k, v in prefill.items() if k in refs and str(v).isdigit() and len(str(v)) < 10]
     wtf = _form_class(version, keep)(data=prefill if request.method == "GET" else None)
     default_owner = None if current_user.role == "admin" else current_user
     if wtf.validate_on_submit():

@@ -162,6 +162,21 @@ def admin_rule_dry_run(key):
     return jsonify(engine.dry_run(rule, record, current_user))
 
 
+@bp.post("/admin/rules/<key>/simulate")
+@admin_required
+def admin_rule_simulate(key):
+    from datetime import date, datetime, timedelta
+    rule = rules.get(key) or abort(404)
+    data = request.get_json(silent=True) or {}
+    try:
+        start, end = (date.fromisoformat(str(data.get(k))) for k in ("from", "to"))
+    except ValueError:
+        return jsonify({"error": _("Give a date as YYYY-MM-DD")}), 422
+    since = datetime(start.year, start.month, start.day, tzinfo=expressions.ZONE)
+    until = datetime(end.year, end.month, end.day, tzinfo=expressions.ZONE) + timedelta(days=1)
+    return jsonify(engine.simulate(rule, since, until))
+
+
 @bp.get("/admin/runs")
 @admin_required
 def admin_runs():

@@ -26,7 +26,7 @@ from .models import OutboxEntry
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
-STALE_SENDING = timedelta(minutes=10)
+STALE_SENDING = timedelta(minutes=10)  # FORMFLOW_OUTBOX_STALE_SECONDS overrides
 WEBHOOK_TIMEOUT = 10
 
 
@@ -95,8 +95,9 @@ def deliver(entry_id):
 def sweep():
     """Deliver what is due, and release deliveries a crashed worker left half-done."""
     now = clock.now()
+    stale = timedelta(seconds=current_app.config.get("OUTBOX_STALE_SECONDS") or STALE_SENDING.total_seconds())
     db.session.execute(update(OutboxEntry).where(OutboxEntry.status == "sending",
-                                                 OutboxEntry.next_attempt_at <= now - STALE_SENDING)
+                                                 OutboxEntry.next_attempt_at <= now - stale)
                        .values(status="pending"))
     db.session.commit()
     ids = db.session.scalars(select(OutboxEntry.id).where(OutboxEntry.status == "pending",
