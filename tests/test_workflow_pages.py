@@ -63,7 +63,9 @@ def test_live_check_dry_run_enable_and_rollback(app, client, auth, cardealer):
     with app.app_context():
         rule = rules.get("new_lead_task")
         assert rule.body["condition"] == 'status == "new"' and rule.enabled is True and rule.revision == 4
-    page = client.get("/admin/rules/new_lead_task").get_data(as_text=True)
+    response = client.get("/admin/rules/new_lead_task")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page[page.find("<main"):][:500]
     assert "r4" in page and "r1" in page
     assert "new_lead_task" in client.get(f"/admin/runs?record={rid}").get_data(as_text=True)
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 from flask import current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -44,10 +44,18 @@ def add(channel, key, payload):
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session):
+    # SQLAlchemy also calls this when a savepoint is released: wait for the real commit.
+    if session.get_nested_transaction() is not None:
+        return
     entries = session.info.pop("formflow_outbox", None)
     if not entries:
         return
-    ids = [e.id for e in entries if e.id is not None]
+    ids = []
+    for entry in entries:
+        state = inspect(entry)
+        if state.persistent or state.detached:
+            ids.append(state.identity[0] if state.identity else None)
+    ids = [i for i in ids if i is not None]
     try:
         from .queue import enqueue
         from .tasks import deliver_outbox
@@ -59,6 +67,12 @@ def _after_commit(session):
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session):
+    # A rolled-back savepoint drops only its own entries; a real rollback drops them all.
+    if session.get_nested_transaction() is not None:
+        entries = session.info.get("formflow_outbox")
+        if entries:
+            session.info["formflow_outbox"] = [e for e in entries if not inspect(e).transient]
+        return
     session.info.pop("formflow_outbox", None)
 
 
