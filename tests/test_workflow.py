@@ -1,5 +1,6 @@
 """Workflow rules end to end through the real engine: triggers, actions, strategies, timers."""
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -410,3 +411,55 @@ def test_simulating_an_assignment_rule_over_last_month(wf):
     assert len(outcome["owners"]) == min(12, sales)
     assert db.session.scalar(select(func.count(Record.id)).where(Record.owner_id.is_not(None))) == 0  # nothing kept
     assert db.session.scalar(select(func.count(RuleRun.id))) == 0
+
+
+def test_status_action_and_manager_strategy(wf, app):
+    flowed(app)
+    rule("no_answer_to_manager", {"type": "updated", "fields": ["notes"]}, [
+        {"type": "status", "to": "no_answer"},
+        {"type": "assign", "strategies": [{"strategy": "manager"}]}], condition='notes == "无人接听"')
+    rec = lead()
+    records.update(rec, {"notes": "无人接听"}, rec.version, user("sales1"))
+    db.session.commit()
+    rec = db.session.get(Record, rec.id)
+    assert rec.data["status"] == "no_answer" and rec.owner.username == "manager"
+    [run] = runs("no_answer_to_manager")
+    assert [a["type"] for a in run.actions] == ["status", "assign"] and run.actions[0]["from"] == "new"
+
+
+def test_status_action_still_obeys_the_flow(wf, app):
+    flowed(app)
+    rule("jump", {"type": "created"}, [{"type": "status", "to": "visited"}])
+    rec = lead()
+    assert rec.data["status"] == "new"
+    [run] = runs("jump")
+    assert run.error and "/status" in run.error
+
+
+def test_chains_of_rules_stop_at_the_depth_limit(wf):
+    fields = ["wechat_id", "intended_model", "referrer", "notes", "customer_name", "budget", "quality"]
+    special = {"budget": '"budget_5_8"', "quality": '"a"'}
+    for i in range(len(fields) - 1):
+        nxt = fields[i + 1]
+        value = special.get(nxt, f'"{nxt}-{i}"')
+        rule(f"chain{i}", {"type": "updated", "fields": [fields[i]]}, [{"type": "set", "values": {nxt: value}}])
+    rec = lead(source_channel="referral")
+    records.update(rec, {"wechat_id": "start"}, rec.version, user("sales1"))
+    db.session.commit()
+    stopped = [r for r in db.session.scalars(select(RuleRun)).all() if r.error]
+    assert len(stopped) == 1 and str(engine.MAX_DEPTH) in stopped[0].error and stopped[0].depth == engine.MAX_DEPTH
+
+
+def test_demo_history_is_imported_as_it_was(app):
+    """Demo leads arrive already won or defeated; a status flow does not refuse history."""
+    import json
+    import shutil
+    from conftest import CARDEALER, load
+    folder = Path(app.instance_path) / "bp"
+    shutil.copytree(CARDEALER, folder)
+    lead_file = folder / "forms" / "lead.json"
+    definition = json.loads(lead_file.read_text("utf-8"))
+    definition["settings"]["status_flow"] = FLOW
+    lead_file.write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
+    summary = load(app, folder, demo=True)
+    assert summary["demo_records"] > 100

@@ -17,7 +17,8 @@ from .models import Record, RecordChange
 
 
 # Other parts of the engine subscribe to record changes here; forms itself knows none of them.
-# before_save(record, old_data, new_data, user) may raise RecordInvalid to refuse a change;
+# before_save(record, old_data, new_data, user, form=, prefix=, system=) may raise RecordInvalid
+# to refuse a change (system: the engine importing history, e.g. a blueprint's demo data);
 # after_save(record, action, old_data, user) runs in the same transaction, after the write.
 before_save = []
 after_save = []
@@ -145,7 +146,7 @@ def create(form, data, user, owner=None, import_key=None, created_at=None, prefi
     data = clean(version, data)
     validate(version, data, user, prefix, system)
     for hook in before_save:
-        hook(None, {}, data, user, form=form, prefix=prefix)
+        hook(None, {}, data, user, form=form, prefix=prefix, system=system)
     record = Record(form=form, form_id=form.id, form_version=version, data=data, owner=owner,
                     created_by_id=user.id if user else None, import_key=import_key)
     if created_at is not None:
@@ -175,7 +176,7 @@ def update(record, changes, expected_version, user, owner=..., prefix=()):
     merged = clean(version, merged)
     validate(version, merged, user, prefix)
     for hook in before_save:
-        hook(record, record.data, merged, user, form=record.form, prefix=prefix)
+        hook(record, record.data, merged, user, form=record.form, prefix=prefix, system=False)
     diff = _diff(record.data, merged)
     if owner is not ... and owner != record.owner:
         diff["_owner"] = [record.owner.username if record.owner else None, owner.username if owner else None]

@@ -40,8 +40,13 @@ def required_form_filled(form_key, record):
     return False
 
 
-def enforce(record, old, new, user, form=None, prefix=()):
-    """before_save hook: refuse a state change the form's flow does not allow."""
+def enforce(record, old, new, user, form=None, prefix=(), system=False):
+    """before_save hook: refuse a state change the form's flow does not allow.
+
+    Imported history (system) is taken as it was: it happened before the flow applied.
+    """
+    if system:
+        return
     version = record.form_version if record is not None else catalog.current_version(form)
     flow = flow_of(version)
     if not flow:
