@@ -28,6 +28,11 @@ def _errors(*codes):
 RECORD_ID = {"name": "record_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 FORM_KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
 RECORD = {"$ref": "#/components/schemas/Record"}
+RANGE = [{"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
+          "description": "First day (Asia/Shanghai) of records to count"},
+         {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Last day"},
+         {"name": "date_field", "in": "query", "schema": {"type": "string", "default": "created_at"},
+          "description": "The date field the range applies to"}]
 RECORD_OK = {"description": "The record", "headers": {"ETag": {"schema": {"type": "string"},
                                                               "description": "The record's version, quoted"}},
              "content": {"application/json": {"schema": RECORD}}}
@@ -188,6 +193,24 @@ def document():
                                                                   "line": {"type": ["integer", "null"]},
                                                                   "col": {"type": ["integer", "null"]}}}}}},
                              "The verdict"), **_errors(400, 401, 415, 422)}}},
+            "/reports": {"get": {"operationId": "listReports", "summary": "Saved report definitions",
+                                 "responses": {"200": _json({"type": "object", "properties": {"reports": {
+                                     "type": "array", "items": {"$ref": "#/components/schemas/Report"}}}}, "Reports"),
+                                     **_errors(401)}}},
+            "/reports/{key}": {"get": {"operationId": "getReport", "parameters": [FORM_KEY],
+                                       "responses": {"200": _json({"$ref": "#/components/schemas/Report"}, "The definition"),
+                                                     **_errors(401, 404)}}},
+            "/reports/{key}/data": {"get": {
+                "operationId": "reportData", "summary": "The report's rows, counting only records you may see",
+                "parameters": [FORM_KEY, *RANGE],
+                "responses": {"200": _json({"$ref": "#/components/schemas/ReportData"}, "Rows"), **_errors(401, 404, 422)}}},
+            "/reports/preview": {"post": {
+                "operationId": "previewReport", "summary": "Run an unsaved definition",
+                "parameters": RANGE,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/Report"}}}},
+                "responses": {"200": _json({"$ref": "#/components/schemas/ReportData"}, "Rows"),
+                              **_errors(400, 401, 413, 415, 422)}}},
             "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document (no token needed)",
                                       "security": [],
                                       "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
@@ -259,6 +282,22 @@ SCHEMAS = {
         "record": {"type": ["integer", "null"]}, "trigger": {"type": "string"}, "matched": {"type": ["boolean", "null"]},
         "actions": {"type": "array", "items": {"type": "object"}}, "error": {"type": ["string", "null"]},
         "depth": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}}},
+    "Report": {"type": "object", "required": ["source", "measures"],
+               "description": "A report definition (see docs/reports.md): source form, dimensions, measures, "
+                              "filters, sort, limit, chart",
+               "properties": {"key": {"type": "string"}, "title": {"type": "object"}, "source": {"type": "string"},
+                              "dimensions": {"type": "array", "items": {"type": "object"}},
+                              "measures": {"type": "array", "items": {"type": "object"}},
+                              "filters": {"type": "array", "items": {"type": "object"}},
+                              "sort": {"type": "array", "items": {"type": "object"}},
+                              "limit": {"type": "integer"}, "chart": {"type": "object"},
+                              "revision": {"type": "integer"}}},
+    "ReportData": {"type": "object", "properties": {
+        "columns": {"type": "array", "items": {"type": "object", "properties": {
+            "key": {"type": "string"}, "kind": {"enum": ["dimension", "measure"]}, "label": {"type": "string"},
+            "field": {"type": "string"}, "grain": {"type": "string"}, "format": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}},
+        "rows": {"type": "array", "items": {"type": "array"}}}},
     "User": {"type": "object", "properties": {
         "id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
         "email": {"type": ["string", "null"]},

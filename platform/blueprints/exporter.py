@@ -42,6 +42,11 @@ def export(key, directory):
     for rule in db.session.scalars(select(Rule).where(Rule.blueprint_key == key).order_by(Rule.key)):
         _dump(out / "rules" / f"{rule.key}.json", rule.body)
         written.append(f"rules/{rule.key}.json")
+    from ..reports.models import Report
+    for report in db.session.scalars(select(Report).where(Report.blueprint_key == key).order_by(Report.kind, Report.key)):
+        folder = "reports" if report.kind == "report" else "dashboards"
+        _dump(out / folder / f"{report.key}.json", report.body)
+        written.append(f"{folder}/{report.key}.json")
     for doc in db.session.scalars(select(BlueprintDocument).where(BlueprintDocument.blueprint_key == key)
                                   .order_by(BlueprintDocument.kind, BlueprintDocument.key)):
         _dump(out / doc.kind / f"{doc.key}.json", doc.body)

@@ -257,6 +257,14 @@ def _write(bundle, with_demo):
                 raise BlueprintError([(name, p, "; ".join(map(str, m))) for p, m in err.errors.items()]) from None
             summary["rules"] = summary.get("rules", 0) + 1
             continue
+        if kind in ("reports", "dashboards"):
+            from ..reports import compiler, store
+            try:
+                store.save(body, blueprint_key=bundle.key, kind=kind[:-1])
+            except compiler.ReportInvalid as err:
+                raise BlueprintError([(name, p, "; ".join(map(str, m))) for p, m in err.errors.items()]) from None
+            summary["documents"] += 1
+            continue
         doc = db.session.scalars(select(BlueprintDocument).where(
             BlueprintDocument.kind == kind, BlueprintDocument.key == key)).first()
         if doc is None:

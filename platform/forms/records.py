@@ -81,7 +81,7 @@ def lookups_for(user, system=False):
     def reference_exists(form_key, record_id):
         stmt = select(Record.id).join(Record.form).where(Record.id == record_id, catalog.Form.key == form_key,
                                                          Record.deleted_at.is_(None))
-        if not system:
+        if not system and user is not None:  # no user: the engine itself (rules, imports)
             stmt = access.visible_records(user, stmt)
         return db.session.scalar(stmt) is not None
 
@@ -93,8 +93,14 @@ def problems(version, data, user):
     return validation.errors_of(version, clean(version, data), lookups_for(user))
 
 
-def validate(version, data, user, prefix=(), system=False):
-    errors = validation.errors_of(version, data, lookups_for(user, system), prefix)
+def validate(version, data, user, prefix=(), system=False, kept=()):
+    """Raise RecordInvalid unless data is valid; references in ``kept`` were accepted before
+    (a record stays editable when what it points at has since been deleted)."""
+    lookups = lookups_for(user, system)
+    if kept:
+        check = lookups["reference"]
+        lookups["reference"] = lambda form_key, rid: rid in kept or check(form_key, rid)
+    errors = validation.errors_of(version, data, lookups, prefix)
     if errors:
         raise RecordInvalid(errors)
 
@@ -174,7 +180,9 @@ def update(record, changes, expected_version, user, owner=..., prefix=()):
     for k, v in changes.items():
         merged[k] = v
     merged = clean(version, merged)
-    validate(version, merged, user, prefix)
+    kept = {v for k, v in record.data.items() if isinstance(v, int) and merged.get(k) == v
+            and "x-reference" in version.schema["properties"].get(k, {})}
+    validate(version, merged, user, prefix, kept=kept)
     for hook in before_save:
         hook(record, record.data, merged, user, form=record.form, prefix=prefix, system=False)
     diff = _diff(record.data, merged)

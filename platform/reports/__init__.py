@@ -1,0 +1,1 @@
+"""Reports: JSON definitions compiled to SQL, run under row-level access."""

@@ -1,0 +1,545 @@
+"""Report definitions to SQL: the one place where report SQL is built.
+
+Everything goes through SQLAlchemy Core: field names are checked against the form's schema
+and become JSON-path expressions, operators, aggregates and grains come from fixed tables,
+and every value is a bound parameter. No part of a definition reaches SQL as text.
+Derived measures (share, ratio, conversion) are computed from the aggregated rows in Python,
+exactly, after the query.
+"""
+import json
+from dataclasses import dataclass, field as dc_field
+from datetime import date, datetime, time, timedelta
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from jsonschema import Draft202012Validator
+from sqlalchemy import Float, Integer, String, and_, case, cast, distinct, exists, func, literal, or_, \
+    select, true, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import aliased
+
+from .. import access, clock
+from ..extensions import db
+from ..forms import catalog
+from ..forms.definitions import DefinitionError, enum_of
+from ..forms.models import Record
+from ..forms.pointers import pointer
+from ..people.models import Team, User
+from ..workflow.models import StatusChange
+
+ZONE = ZoneInfo("Asia/Shanghai")
+META = Draft202012Validator(json.loads(resources.files("formflow.reports").joinpath("report.schema.json")
+                                       .read_text("utf-8")))
+BUILTINS = {"created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "owner": {"type": "string", "x-user": True}, "team": {"type": "string"}}
+GRAINS = ("day", "week", "month", "quarter", "year")
+RELATIVE = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_quarter",
+            "this_year", "last_7_days", "last_30_days", "last_90_days", "last_365_days")
+AGGREGATES = {"sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}
+EMPTY = None
+
+
+class ReportInvalid(DefinitionError):
+    """A report definition was refused; ``errors`` maps JSON pointers to messages."""
+
+
+@dataclass
+class Column:
+    key: str
+    kind: str  # "dimension" or "measure"
+    label: str = ""
+    field: str = ""
+    grain: str = ""
+    format: str = "number"
+    labels: dict = dc_field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    columns: list
+    rows: list
+
+    def to_json(self):
+        return {"columns": [c.__dict__ for c in self.columns], "rows": self.rows}
+
+
+class _Fields:
+    """Resolves field paths ("status", "owner", "ref_field.field") to SQL expressions."""
+
+    def __init__(self, form, dialect):
+        self.form, self.dialect = form, dialect
+        self.version = catalog.current_version(form)
+        self.props = {**BUILTINS, **self.version.schema["properties"]}
+        self.joins = {}      # reference field -> (alias, target version)
+        self.owner_alias = None
+        self.team_alias = None
+        self.each = {}       # multi-select dimension -> table-valued alias
+
+    def prop(self, path):
+        if "." in path:
+            ref, name = path.split(".", 1)
+            target = self._target(ref)
+            return target.schema["properties"].get(name) if target else None
+        return self.props.get(path)
+
+    def _target(self, ref):
+        prop = self.props.get(ref)
+        if not prop or not prop.get("x-reference"):
+            return None
+        try:
+            return catalog.current_version(catalog.get_form(prop["x-reference"]))
+        except catalog.FormNotFound:
+            return None
+
+    def table_for(self, path):
+        if "." not in path:
+            return Record, path
+        ref, name = path.split(".", 1)
+        if ref not in self.joins:
+            self.joins[ref] = aliased(Record, name=f"j_{ref}")
+        return self.joins[ref], name
+
+    def value(self, path):
+        """The field's value, typed by its schema."""
+        if path in ("created_at", "updated_at"):
+            return getattr(Record, path)
+        if path == "owner":
+            if self.owner_alias is None:
+                self.owner_alias = aliased(User, name="owner_user")
+            return self.owner_alias.username
+        if path == "team":
+            if self.owner_alias is None:
+                self.owner_alias = aliased(User, name="owner_user")
+            if self.team_alias is None:
+                self.team_alias = aliased(Team, name="owner_team")
+            return self.team_alias.key
+        table, name = self.table_for(path)
+        prop = self.prop(path) or {}
+        element = table.data[name]
+        kind = prop.get("type")
+        if kind == "integer":
+            return element.as_integer()
+        if kind == "number":
+            return element.as_float()
+        if kind == "boolean":
+            return element.as_boolean()
+        return element.as_string()
+
+    def is_list(self, path):
+        return (self.prop(path) or {}).get("type") == "array"
+
+    def is_datetime(self, path):
+        return (self.prop(path) or {}).get("format") == "date-time"
+
+    def is_date(self, path):
+        return (self.prop(path) or {}).get("format") == "date"
+
+    def list_element(self, path):
+        """One row per chosen value of a multi-select field (outer-joined: none gives NULL)."""
+        if path not in self.each:
+            table, name = self.table_for(path)
+            if self.dialect == "postgresql":
+                fn = func.jsonb_array_elements_text(type_coerce(table.data, JSONB)[name])
+                self.each[path] = fn.table_valued("value", name=f"each_{name}").lateral()
+            else:
+                fn = func.json_each(table.data, literal("$." + name))
+                self.each[path] = fn.table_valued("value", name=f"each_{name}")
+        return self.each[path].c.value
+
+    def apply_joins(self, stmt):
+        for ref, alias in self.joins.items():
+            stmt = stmt.outerjoin(alias, and_(alias.id == Record.data[ref].as_integer(), alias.deleted_at.is_(None)))
+        if self.owner_alias is not None:
+            stmt = stmt.outerjoin(self.owner_alias, self.owner_alias.id == Record.owner_id)
+        if self.team_alias is not None:
+            stmt = stmt.outerjoin(self.team_alias, self.team_alias.id == self.owner_alias.team_id)
+        for alias in self.each.values():
+            stmt = stmt.outerjoin(alias, true())
+        return stmt
+
+
+# --- grains and dates --------------------------------------------------------------------------
+
+def _local(expr, dialect):
+    if dialect == "postgresql":
+        return func.timezone("Asia/Shanghai", expr)
+    return func.datetime(expr, "+8 hours")
+
+
+def grain_of(expr, grain, dialect, is_datetime):
+    """A text label for the period: day 2026-11-26, week (its Monday) 2026-11-23, month 2026-11,
+    quarter 2026-Q4, year 2026. Date-times are taken in Asia/Shanghai."""
+    if dialect == "postgresql":
+        ts = _local(expr, dialect) if is_datetime else cast(expr, db.Date)
+        fmt = {"day": "YYYY-MM-DD", "month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}
+        if grain == "week":
+            return func.to_char(func.date_trunc("week", ts), "YYYY-MM-DD")
+        return func.to_char(ts, fmt[grain])
+    ts = _local(expr, dialect) if is_datetime else expr
+    if grain == "week":
+        return func.date(ts, "weekday 0", "-6 days")
+    if grain == "quarter":
+        return func.strftime("%Y", ts) + "-Q" + cast((cast(func.strftime("%m", ts), Integer) + 2) // 3, String)
+    return func.strftime({"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}[grain], ts)
+
+
+def relative_range(name, now=None):
+    """[start, end) of a relative period, as aware datetimes in Asia/Shanghai."""
+    now = (now or clock.now()).astimezone(ZONE)
+    today = datetime.combine(now.date(), time(), tzinfo=ZONE)
+    if name == "today":
+        return today, today + timedelta(days=1)
+    if name == "yesterday":
+        return today - timedelta(days=1), today
+    if name in ("this_week", "last_week"):
+        monday = today - timedelta(days=today.weekday())
+        return (monday, monday + timedelta(days=7)) if name == "this_week" else (monday - timedelta(days=7), monday)
+    if name in ("this_month", "last_month"):
+        first = today.replace(day=1)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+        if name == "this_month":
+            return first, nxt
+        prev = (first - timedelta(days=1)).replace(day=1)
+        return prev, first
+    if name == "this_quarter":
+        month = 3 * ((today.month - 1) // 3) + 1
+        start = today.replace(month=month, day=1)
+        end = (start + timedelta(days=95)).replace(day=1)
+        return start, end
+    if name == "this_year":
+        return today.replace(month=1, day=1), today.replace(year=today.year + 1, month=1, day=1)
+    days = int(name.split("_")[1])
+    return today - timedelta(days=days - 1), today + timedelta(days=1)
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+def check(defn):
+    """Refuse a definition naming unknown forms, fields, measures or bad values (ReportInvalid)."""
+    errors = {}
+
+    def add(ptr, msg):
+        errors.setdefault(ptr, []).append(msg)
+
+    for err in META.iter_errors(defn):
+        add(pointer(err.absolute_path), _("Not a valid report: %(detail)s", detail=err.message[:300]))
+    if errors:
+        raise ReportInvalid(errors)
+    try:
+        form = catalog.get_form(defn["source"])
+    except catalog.FormNotFound:
+        raise ReportInvalid({"/source": [_("There is no form “%(name)s”", name=defn["source"])]}) from None
+    if catalog.current_version(form) is None:
+        raise ReportInvalid({"/source": [_("There is no form “%(name)s”", name=defn["source"])]})
+    fields = _Fields(form, "sqlite")
+
+    def known(path, ptr):
+        if fields.prop(path) is None:
+            add(ptr, _("The form has no field “%(name)s”", name=path))
+            return False
+        return True
+
+    for i, d in enumerate(defn.get("dimensions", [])):
+        if known(d["field"], f"/dimensions/{i}/field") and d.get("grain") and not (
+                fields.is_date(d["field"]) or fields.is_datetime(d["field"])):
+            add(f"/dimensions/{i}/grain", _("Only date fields have a grain"))
+    for i, f in enumerate(defn.get("filters", [])):
+        _check_filter(f, f"/filters/{i}", fields, known, add)
+    keys = [m["key"] for m in defn["measures"]]
+    for i, m in enumerate(defn["measures"]):
+        base = f"/measures/{i}"
+        if keys.count(m["key"]) > 1:
+            add(f"{base}/key", _("Measure keys must be unique"))
+        kind = m["type"]
+        if kind in ("count_distinct", "sum", "avg", "min", "max"):
+            if "field" not in m:
+                add(base, _("This measure needs a field"))
+            elif known(m["field"], f"{base}/field") and kind != "count_distinct" and \
+                    fields.prop(m["field"]).get("type") not in ("integer", "number"):
+                add(f"{base}/field", _("“%(name)s” is not a number field", name=m["field"]))
+        if kind in ("share",) and m.get("of") not in keys:
+            add(f"{base}/of", _("Name another measure of this report"))
+        if kind == "ratio":
+            for part in ("numerator", "denominator"):
+                if m.get(part) not in keys:
+                    add(f"{base}/{part}", _("Name another measure of this report"))
+        if kind == "reached" and not m.get("states"):
+            add(base, _("List the states"))
+        if kind in ("conversion", "avg_days") and not (m.get("from") and m.get("to")):
+            add(base, _("Give the states to measure from and to"))
+        for j, f in enumerate(m.get("where", [])):
+            _check_filter(f, f"{base}/where/{j}", fields, known, add)
+    dims = [_dim_key(d) for d in defn.get("dimensions", [])]
+    for i, s in enumerate(defn.get("sort", [])):
+        if s["by"] not in keys and s["by"] not in dims:
+            add(f"/sort/{i}/by", _("Sort by a dimension or a measure of this report"))
+    if errors:
+        raise ReportInvalid(errors)
+    return form
+
+
+def _check_filter(f, ptr, fields, known, add):
+    if not known(f["field"], f"{ptr}/field"):
+        return
+    op, value, prop = f["op"], f.get("value"), fields.prop(f["field"])
+    if op in ("is_empty", "not_empty"):
+        return
+    if op == "relative":
+        if value not in RELATIVE or not (fields.is_date(f["field"]) or fields.is_datetime(f["field"])):
+            add(f"{ptr}/value", _("Use a relative period on a date field: %(names)s", names=", ".join(RELATIVE)))
+        return
+    if op in ("in", "not_in", "between"):
+        if not isinstance(value, list) or (op == "between" and len(value) != 2):
+            add(f"{ptr}/value", _("Give a list of values"))
+            return
+        values = value
+    else:
+        values = [value]
+    if op == "contains" and prop.get("type") != "array":
+        add(f"{ptr}/op", _("contains is for multi-select fields"))
+    choices = enum_of(prop)
+    for v in values:
+        if not isinstance(v, (str, int, float, bool)) or isinstance(v, bool) and prop.get("type") != "boolean":
+            add(f"{ptr}/value", _("Values are text, numbers or yes/no"))
+        elif choices is not None and op in ("eq", "ne", "in", "not_in", "contains") and v not in choices:
+            add(f"{ptr}/value", _("“%(value)s” is not one of the field's values", value=v))
+
+
+def _dim_key(d):
+    return f"{d['field']}:{d['grain']}" if d.get("grain") else d["field"]
+
+
+# --- compiling ---------------------------------------------------------------------------------
+
+def _condition(f, fields, dialect):
+    path, op, value = f["field"], f["op"], f.get("value")
+    if op == "contains":
+        table, name = fields.table_for(path)
+        if dialect == "postgresql":
+            return type_coerce(table.data, JSONB)[name].contains([value])
+        each = func.json_each(table.data, literal("$." + name)).table_valued("value")
+        return exists(select(1).select_from(each).where(each.c.value == value))
+    expr = fields.value(path)
+    if op == "relative":
+        start, end = relative_range(value)
+        if fields.is_datetime(path):
+            return and_(expr >= start, expr < end)
+        return and_(expr >= start.date().isoformat(), expr < end.date().isoformat())
+    if op == "is_empty":
+        return or_(expr.is_(None), expr == "") if not fields.is_list(path) else expr.is_(None)
+    if op == "not_empty":
+        return and_(expr.is_not(None), expr != "") if not fields.is_list(path) else expr.is_not(None)
+    if fields.is_datetime(path) and path in ("created_at", "updated_at"):
+        value = [_instant(v) for v in value] if isinstance(value, list) else _instant(value)
+    if op == "eq":
+        return expr == value
+    if op == "ne":
+        return or_(expr != value, expr.is_(None))
+    if op == "in":
+        return expr.in_(value)
+    if op == "not_in":
+        return or_(expr.not_in(value), expr.is_(None))
+    if op == "between":
+        return and_(expr >= value[0], expr <= value[1])
+    return {"gt": expr > value, "gte": expr >= value, "lt": expr < value, "lte": expr <= value}[op]
+
+
+def _instant(value):
+    if isinstance(value, str) and len(value) == 10:
+        d = date.fromisoformat(value)
+        return datetime(d.year, d.month, d.day, tzinfo=ZONE)
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _state_field(fields, measure):
+    flow = (fields.version.settings or {}).get("status_flow") or {}
+    return measure.get("field") or flow.get("field") or "status"
+
+
+def _reached(states, fields, measure):
+    """True when the record is, or ever was, in one of the states."""
+    now = fields.value(_state_field(fields, measure)).in_(states)
+    ever = exists(select(1).where(StatusChange.record_id == Record.id, StatusChange.to_value.in_(states)))
+    return or_(now, ever)
+
+
+def _entered(states, fields):
+    if states == ["created"]:
+        return Record.created_at
+    return select(func.min(StatusChange.at)).where(StatusChange.record_id == Record.id,
+                                                   StatusChange.to_value.in_(states)).scalar_subquery()
+
+
+def _days_between(a, b, dialect):
+    if dialect == "postgresql":
+        return func.extract("epoch", b - a) / 86400.0
+    return func.julianday(b) - func.julianday(a)
+
+
+def compile_report(defn, user, extra_filters=(), dialect=None):
+    """(statement, columns, plan) for a checked definition, limited to what user may see."""
+    form = check(defn)
+    dialect = dialect or db.engine.dialect.name
+    fields = _Fields(form, dialect)
+    columns, selected, group = [], [], []
+    for d in defn.get("dimensions", []):
+        path = d["field"]
+        expr = fields.list_element(path) if fields.is_list(path) else fields.value(path)
+        if d.get("grain"):
+            expr = grain_of(expr, d["grain"], dialect, fields.is_datetime(path))
+        key = _dim_key(d)
+        selected.append(expr.label(f"d{len(group)}"))
+        group.append(expr)
+        columns.append(Column(key=key, kind="dimension", field=path, grain=d.get("grain", "")))
+    plan = []  # (measure, sql label or None)
+    for m in defn["measures"]:
+        kind, where = m["type"], [_condition(f, fields, dialect) for f in m.get("where", [])]
+        cond = and_(*where) if where else None
+        label = f"m{len(plan)}"
+        expr = None
+        if kind == "count":
+            expr = func.count(distinct(case((cond, Record.id)) if cond is not None else Record.id))
+        elif kind == "count_distinct":
+            value = fields.value(m["field"])
+            expr = func.count(distinct(case((cond, value)) if cond is not None else value))
+        elif kind in AGGREGATES:
+            value = cast(fields.value(m["field"]), Float)
+            expr = AGGREGATES[kind](case((cond, value)) if cond is not None else value)
+        elif kind == "reached":
+            hit = _reached(m["states"], fields, m)
+            expr = func.count(distinct(case((and_(hit, cond) if cond is not None else hit, Record.id))))
+        elif kind == "conversion":
+            a, b = _reached(m["from"], fields, m), _reached(m["to"], fields, m)
+            if cond is not None:
+                a, b = and_(a, cond), and_(b, cond)
+            selected.append(func.count(distinct(case((a, Record.id)))).label(label + "_from"))
+            expr = func.count(distinct(case((and_(a, b), Record.id))))
+        elif kind == "avg_days":
+            start, end = _entered(m["from"], fields), _entered(m["to"], fields)
+            days = _days_between(start, end, dialect)
+            ok = and_(start.is_not(None), end.is_not(None), end >= start)
+            if cond is not None:
+                ok = and_(ok, cond)
+            expr = func.avg(case((ok, days)))
+        if expr is not None:
+            selected.append(expr.label(label))
+            plan.append((m, label))
+        else:
+            plan.append((m, None))
+        columns.append(Column(key=m["key"], kind="measure", field=m.get("field", ""),
+                              format=m.get("format") or _default_format(kind)))
+    stmt = select(*selected).select_from(Record)
+    stmt = fields.apply_joins(stmt)
+    stmt = stmt.where(Record.form_id == form.id)
+    stmt = access.visible_records(user, stmt)
+    for f in [*defn.get("filters", []), *extra_filters]:
+        stmt = stmt.where(_condition(f, fields, dialect))
+    if group:
+        stmt = stmt.group_by(*group)
+    return stmt, columns, plan, fields
+
+
+def _default_format(kind):
+    return {"share": "percent", "ratio": "percent", "conversion": "percent", "avg_days": "days"}.get(kind, "number")
+
+
+def run(defn, user, extra_filters=()):
+    """Run a report: a Result with one row per group, derived measures filled in, sorted, limited."""
+    stmt, columns, plan, fields = compile_report(defn, user, extra_filters)
+    raw = [dict(r._mapping) for r in db.session.execute(stmt)]
+    ndim = len(defn.get("dimensions", []))
+    rows = []
+    for r in raw:
+        row = [r[f"d{i}"] for i in range(ndim)]
+        values = {}
+        for m, label in plan:
+            if m["type"] == "conversion":
+                base = r[label + "_from"] or 0
+                values[m["key"]] = (r[label] or 0) / base if base else None
+            elif label is not None:
+                v = r[label]
+                values[m["key"]] = float(v) if isinstance(v, (int, float)) and m["type"] in ("avg", "avg_days") \
+                    else (int(v) if m["type"] in ("count", "count_distinct", "reached") and v is not None else v)
+        rows.append((row, values))
+    for m, _label in plan:
+        if m["type"] == "share":
+            total = sum(v[m["of"]] or 0 for _r, v in rows)
+            for _r, v in rows:
+                v[m["key"]] = (v[m["of"]] or 0) / total if total else None
+        elif m["type"] == "ratio":
+            for _r, v in rows:
+                den = v.get(m["denominator"])
+                v[m["key"]] = (v.get(m["numerator"]) or 0) / den if den else None
+    keys = [c.key for c in columns]
+    table = [row + [v[m["key"]] for m, _l in plan] for row, v in rows]
+    for s in reversed(defn.get("sort", [])):
+        i = keys.index(s["by"])
+        table.sort(key=lambda t: (t[i] is None, t[i] if t[i] is not None else 0) if s.get("dir") != "desc"
+                   else (t[i] is not None, t[i] if t[i] is not None else 0), reverse=s.get("dir") == "desc")
+    if not defn.get("sort"):
+        table.sort(key=lambda t: tuple((x is None, "" if x is None else str(x)) for x in t[:ndim]))
+    if defn.get("limit"):
+        table = table[:defn["limit"]]
+    _label_columns(columns, fields)
+    return Result(columns=columns, rows=table)
+
+
+def _label_columns(columns, fields):
+    from ..forms.rendering import options_for
+    from ..i18n import doc_locale, pick
+    locale = doc_locale()
+    ui = fields.version.ui
+    for c in columns:
+        if c.kind == "measure":
+            continue
+        path = c.field
+        if path == "owner":
+            c.label = _("Owner")
+            c.labels = {u.username: u.display_name for u in db.session.scalars(select(User))}
+            continue
+        if path == "team":
+            c.label = _("Team")
+            c.labels = {t.key: pick(t.name, locale) for t in db.session.scalars(select(Team))}
+            continue
+        if path in ("created_at", "updated_at"):
+            c.label = _("Created") if path == "created_at" else _("Changed")
+            continue
+        version, name = fields.version, path
+        if "." in path:
+            ref, name = path.split(".", 1)
+            version = fields._target(ref)
+            ui = version.ui
+        prop = version.schema["properties"].get(name, {})
+        c.label = pick(ui.get("fields", {}).get(name, {}).get("label"), locale) or prop.get("title", name)
+        if enum_of(prop) is not None:
+            c.labels = dict(options_for(name, prop, version.ui, locale))
+        ui = fields.version.ui
+
+
+def drill(defn, user, cell, limit=500):
+    """The records behind one cell: the report's filters plus each dimension equal to its value."""
+    form = check(defn)
+    dialect = db.engine.dialect.name
+    fields = _Fields(form, dialect)
+    stmt = select(Record).where(Record.form_id == form.id)
+    conditions = [_condition(f, fields, dialect) for f in defn.get("filters", [])]
+    for d in defn.get("dimensions", []):
+        key = _dim_key(d)
+        if key not in cell:
+            continue
+        value, path = cell[key], d["field"]
+        if fields.is_list(path):
+            conditions.append(_condition({"field": path, "op": "contains", "value": value}, fields, dialect)
+                              if value is not None else fields.value(path).is_(None))
+            continue
+        expr = fields.value(path)
+        if d.get("grain"):
+            expr = grain_of(expr, d["grain"], dialect, fields.is_datetime(path))
+        conditions.append(expr.is_(None) if value is None else expr == value)
+    stmt = fields.apply_joins(stmt)
+    stmt = access.visible_records(user, stmt.where(*conditions) if conditions else stmt)
+    return db.session.scalars(stmt.order_by(Record.id.desc()).limit(limit)).unique().all()
+
+

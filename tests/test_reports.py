@@ -1,0 +1,261 @@
+"""Reports compiled to SQL, checked against numbers computed here from the raw records."""
+import random
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from formflow import clock
+from formflow.extensions import db
+from formflow.forms import catalog, records
+from formflow.forms.models import Record
+from formflow.people.models import User
+from formflow.reports import compiler
+
+SH = ZoneInfo("Asia/Shanghai")
+CHANNELS = ["douyin_dm", "dongchedi", "autohome", "showroom", "referral"]
+PATH = {"new": [], "contacted": ["contacted"], "invited": ["contacted", "invited"],
+        "won": ["contacted", "invited", "visited", "won"], "defeated": ["contacted", "defeated"]}
+
+
+def user(name):
+    return db.session.scalars(select(User).where(User.username == name)).one()
+
+
+@pytest.fixture
+def data(app, cardealer):
+    """60 leads over three months with status histories, some deleted; returns what was made."""
+    rnd = random.Random(7)
+    made = []
+    with app.test_request_context():
+        sales = [user(f"sales{i}") for i in range(1, 5)]
+        for i in range(60):
+            at = datetime(2026, 8, 1, 1, 0, tzinfo=timezone.utc) + timedelta(hours=rnd.randint(0, 24 * 90))
+            if i == 0:
+                at = datetime(2026, 8, 31, 16, 30, tzinfo=timezone.utc)  # 00:30 on Sept 1st in Shanghai
+            clock.freeze(at)
+            owner = rnd.choice(sales)
+            final = rnd.choice(list(PATH))
+            body = {"customer_name": f"客户{i}", "phone": f"1391234{i:04d}", "source_channel": rnd.choice(CHANNELS),
+                    "status": "new", "quality": rnd.choice(["a", "b", "c", None]),
+                    "body_type": rnd.choice(["suv", "sedan", None])}
+            body = {k: v for k, v in body.items() if v is not None}
+            rec = records.create(catalog.get_form("lead"), body, owner, owner=owner)
+            db.session.commit()
+            entered = {"new": at}
+            for step in PATH[final]:
+                clock.advance(timedelta(days=rnd.randint(1, 9), hours=rnd.randint(0, 20)))
+                extra = {"status": step}
+                if step == "invited":
+                    extra["appointment_at"] = "2026-12-01T10:00:00+08:00"
+                if step == "won":
+                    extra["deal_date"] = "2026-12-01"
+                if step == "defeated":
+                    from test_workflow import defeat_for
+                    defeat_for(rec, reasons=rnd.sample(["price", "competitor", "sales_service"], rnd.randint(1, 2)))
+                records.update(rec, extra, rec.version, owner)
+                db.session.commit()
+                entered[step] = clock.now()
+            deleted = i % 13 == 5
+            if deleted:
+                records.delete(rec, owner)
+                db.session.commit()
+            made.append({"id": rec.id, "data": dict(rec.data), "owner": owner.username, "at": at,
+                         "entered": entered, "deleted": deleted})
+        clock.reset()
+    return [m for m in made if not m["deleted"]]
+
+
+def run(app, defn, username="admin"):
+    with app.test_request_context():
+        result = compiler.run(defn, user(username))
+        keys = [c.key for c in result.columns]
+        return [dict(zip(keys, row)) for row in result.rows]
+
+
+def test_count_share_ratio_by_channel(app, data):
+    defn = {"key": "r", "source": "lead", "dimensions": [{"field": "source_channel"}], "measures": [
+        {"key": "leads", "type": "count"},
+        {"key": "a_leads", "type": "count", "where": [{"field": "quality", "op": "eq", "value": "a"}]},
+        {"key": "a_share", "type": "ratio", "numerator": "a_leads", "denominator": "leads"},
+        {"key": "share", "type": "share", "of": "leads"}],
+        "sort": [{"by": "leads", "dir": "desc"}]}
+    rows = run(app, defn)
+    by = Counter(m["data"]["source_channel"] for m in data)
+    a = Counter(m["data"]["source_channel"] for m in data if m["data"].get("quality") == "a")
+    assert {r["source_channel"]: r["leads"] for r in rows} == dict(by)
+    for r in rows:
+        ch = r["source_channel"]
+        assert r["a_leads"] == a[ch]
+        assert r["a_share"] == pytest.approx(a[ch] / by[ch])
+        assert r["share"] == pytest.approx(by[ch] / len(data))
+    assert [r["leads"] for r in rows] == sorted((r["leads"] for r in rows), reverse=True)
+
+
+def test_month_grain_uses_shanghai_time(app, data):
+    rows = run(app, {"key": "r", "source": "lead", "dimensions": [{"field": "created_at", "grain": "month"}],
+                     "measures": [{"key": "n", "type": "count"}]})
+    expected = Counter(m["at"].astimezone(SH).strftime("%Y-%m") for m in data)
+    assert {r["created_at:month"]: r["n"] for r in rows} == dict(expected)
+    weeks = run(app, {"key": "r", "source": "lead", "dimensions": [{"field": "created_at", "grain": "week"}],
+                      "measures": [{"key": "n", "type": "count"}]})
+    expected = Counter((m["at"].astimezone(SH).date() - timedelta(days=m["at"].astimezone(SH).weekday())).isoformat()
+                       for m in data)
+    assert {r["created_at:week"]: r["n"] for r in weeks} == dict(expected)
+    quarters = run(app, {"key": "r", "source": "lead", "dimensions": [{"field": "created_at", "grain": "quarter"}],
+                         "measures": [{"key": "n", "type": "count"}]})
+    expected = Counter(f"{m['at'].astimezone(SH).year}-Q{(m['at'].astimezone(SH).month + 2) // 3}" for m in data)
+    assert {r["created_at:quarter"]: r["n"] for r in quarters} == dict(expected)
+
+
+def test_nulls_form_their_own_group_and_empty_results(app, data):
+    rows = run(app, {"key": "r", "source": "lead", "dimensions": [{"field": "quality"}],
+                     "measures": [{"key": "n", "type": "count"}]})
+    assert {r["quality"]: r["n"] for r in rows} == dict(Counter(m["data"].get("quality") for m in data))
+    none = run(app, {"key": "r", "source": "lead", "dimensions": [{"field": "quality"}],
+                     "measures": [{"key": "n", "type": "count"}],
+                     "filters": [{"field": "customer_name", "op": "eq", "value": "没有这个人"}]})
+    assert none == []
+
+
+def test_multiselect_dimension_counts_each_value(app, data):
+    rows = run(app, {"key": "r", "source": "defeat", "dimensions": [{"field": "reasons"}],
+                     "measures": [{"key": "n", "type": "count"}]})
+    with app.app_context():
+        defeats = db.session.scalars(select(Record).join(Record.form).where(catalog.Form.key == "defeat",
+                                                                            Record.deleted_at.is_(None))).all()
+        expected = Counter(r for d in defeats for r in d.data.get("reasons", []))
+    assert {r["reasons"]: r["n"] for r in rows} == dict(expected)
+
+
+def test_joined_form_dimension(app, data):
+    rows = run(app, {"key": "r", "source": "defeat", "dimensions": [{"field": "lead.source_channel"}],
+                     "measures": [{"key": "n", "type": "count"}]})
+    with app.app_context():
+        defeats = db.session.scalars(select(Record).join(Record.form).where(catalog.Form.key == "defeat",
+                                                                            Record.deleted_at.is_(None))).all()
+        channel = {m["id"]: m["data"]["source_channel"] for m in data}
+        expected = Counter(channel.get(d.data["lead"]) for d in defeats)
+    assert {r["lead.source_channel"]: r["n"] for r in rows} == dict(expected)
+
+
+def test_funnel_conversion_and_cycle_time(app, data):
+    defn = {"key": "funnel", "source": "lead", "dimensions": [{"field": "quality"}], "measures": [
+        {"key": "all", "type": "reached", "states": ["new"]},
+        {"key": "contacted", "type": "reached", "states": ["contacted"]},
+        {"key": "invited", "type": "reached", "states": ["invited"]},
+        {"key": "won", "type": "reached", "states": ["won"]},
+        {"key": "conv", "type": "conversion", "from": ["contacted"], "to": ["won"]},
+        {"key": "days", "type": "avg_days", "from": ["created"], "to": ["won"]}]}
+    rows = {r["quality"]: r for r in run(app, defn)}
+    groups = defaultdict(list)
+    for m in data:
+        groups[m["data"].get("quality")].append(m)
+    for q, items in groups.items():
+        r = rows[q]
+        reached = lambda s: sum(1 for m in items if s in m["entered"])  # noqa: E731
+        assert r["all"] == len(items)
+        assert (r["contacted"], r["invited"], r["won"]) == (reached("contacted"), reached("invited"), reached("won"))
+        assert r["conv"] == (pytest.approx(reached("won") / reached("contacted")) if reached("contacted") else None)
+        cycles = [(m["entered"]["won"] - m["at"]).total_seconds() / 86400 for m in items if "won" in m["entered"]]
+        assert r["days"] == (pytest.approx(sum(cycles) / len(cycles), abs=1e-3) if cycles else None)
+
+
+def test_sum_avg_min_max_and_count_distinct(app, data):
+    with app.test_request_context():
+        defeats = db.session.scalars(select(Record).join(Record.form).where(catalog.Form.key == "defeat")).all()
+        for i, d in enumerate(defeats):
+            records.update(d, {"competitor_price": 80000 + i * 1000.5}, d.version, None)
+        db.session.commit()
+        prices = [d.data["competitor_price"] for d in defeats if d.deleted_at is None]
+    [row] = run(app, {"key": "r", "source": "defeat", "measures": [
+        {"key": "s", "type": "sum", "field": "competitor_price"}, {"key": "a", "type": "avg", "field": "competitor_price"},
+        {"key": "lo", "type": "min", "field": "competitor_price"}, {"key": "hi", "type": "max", "field": "competitor_price"},
+        {"key": "owners", "type": "count_distinct", "field": "owner"}]})
+    assert row["s"] == pytest.approx(sum(prices)) and row["a"] == pytest.approx(sum(prices) / len(prices))
+    assert (row["lo"], row["hi"]) == (min(prices), max(prices))
+
+
+def test_soft_deleted_records_are_excluded_and_access_applies(app, data):
+    [row] = run(app, {"key": "r", "source": "lead", "measures": [{"key": "n", "type": "count"}]})
+    assert row["n"] == len(data)
+    [mine] = run(app, {"key": "r", "source": "lead", "measures": [{"key": "n", "type": "count"}]}, "sales1")
+    assert mine["n"] == sum(1 for m in data if m["owner"] == "sales1")
+    by_owner = run(app, {"key": "r", "source": "lead", "dimensions": [{"field": "owner"}],
+                         "measures": [{"key": "n", "type": "count"}]}, "sales2")
+    assert [r["owner"] for r in by_owner] == ["sales2"]
+
+
+def test_relative_date_filters(app, data):
+    clock.freeze(datetime(2026, 10, 15, 4, 0, tzinfo=timezone.utc))
+    try:
+        [row] = run(app, {"key": "r", "source": "lead", "measures": [{"key": "n", "type": "count"}],
+                          "filters": [{"field": "created_at", "op": "relative", "value": "last_month"}]})
+    finally:
+        clock.reset()
+    assert row["n"] == sum(1 for m in data if m["at"].astimezone(SH).strftime("%Y-%m") == "2026-09")
+
+
+def test_drill_down_returns_the_records_behind_a_cell(app, data):
+    defn = {"key": "r", "source": "lead", "dimensions": [{"field": "source_channel"}],
+            "measures": [{"key": "n", "type": "count"}]}
+    with app.test_request_context():
+        rows = compiler.run(defn, user("admin")).rows
+        channel, n = rows[0][0], rows[0][1]
+        behind = compiler.drill(defn, user("admin"), {"source_channel": channel})
+        assert len(behind) == n and all(r.data["source_channel"] == channel for r in behind)
+        mine = compiler.drill(defn, user("sales1"), {"source_channel": channel})
+        assert all(r.owner.username == "sales1" for r in mine)
+
+
+@pytest.mark.parametrize("defn,where", [
+    ({"dimensions": [{"field": "phone; DROP TABLE records"}]}, "/dimensions/0/field"),
+    ({"dimensions": [{"field": "nope"}]}, "/dimensions/0/field"),
+    ({"filters": [{"field": "status", "op": "eq", "value": "new' OR 1=1 --"}]}, "/filters/0/value"),
+    ({"filters": [{"field": "status", "op": "raw", "value": "1"}]}, "/filters/0/op"),
+    ({"sort": [{"by": "n; DELETE FROM users"}]}, "/sort/0/by"),
+    ({"measures": [{"key": "n", "type": "sum", "field": "customer_name"}]}, "/measures/0/field"),
+    ({"dimensions": [{"field": "quality", "grain": "month"}]}, "/dimensions/0/grain"),
+])
+def test_malicious_or_wrong_definitions_are_refused(app, cardealer, defn, where):
+    body = {"key": "r", "source": "lead", "measures": [{"key": "n", "type": "count"}], **defn}
+    with app.test_request_context(), pytest.raises(compiler.ReportInvalid) as info:
+        compiler.check(body)
+    assert any(p.startswith(where) for p in info.value.errors), info.value.errors
+
+
+def test_values_are_bound_not_spliced(app, data):
+    evil = "x' OR '1'='1"
+    rows = run(app, {"key": "r", "source": "lead", "measures": [{"key": "n", "type": "count"}],
+                     "filters": [{"field": "customer_name", "op": "eq", "value": evil}]})
+    assert rows == [] or rows[0]["n"] == 0
+    with app.test_request_context():
+        stmt, *_rest = compiler.compile_report({"key": "r", "source": "lead", "measures": [{"key": "n", "type": "count"}],
+                                                "filters": [{"field": "customer_name", "op": "eq", "value": evil}]},
+                                               user("admin"))
+        assert evil not in str(stmt)
+
+
+def test_reports_api(app, api, data):
+    from formflow.reports import store
+    with app.app_context():
+        store.save({"key": "by_channel", "source": "lead", "dimensions": [{"field": "source_channel"}],
+                    "measures": [{"key": "n", "type": "count"}]})
+        db.session.commit()
+    a = api("sales1")
+    assert [r["key"] for r in a.get("/api/v1/reports").json["reports"]] == ["by_channel"]
+    body = a.get("/api/v1/reports/by_channel/data").json
+    assert sum(r[1] for r in body["rows"]) == sum(1 for m in data if m["owner"] == "sales1")
+    assert body["columns"][0]["labels"]["showroom"] == "展厅接待"
+    ranged = a.get("/api/v1/reports/by_channel/data?from=2026-09-01&to=2026-09-30").json
+    expected = sum(1 for m in data if m["owner"] == "sales1" and m["at"].astimezone(SH).strftime("%Y-%m") == "2026-09")
+    assert sum(r[1] for r in ranged["rows"]) == expected
+    assert a.get("/api/v1/reports/by_channel/data?from=bad").status_code == 422
+    preview = a.post("/api/v1/reports/preview", json={"source": "lead", "measures": [{"key": "n", "type": "count"}]})
+    assert preview.status_code == 200
+    bad = a.post("/api/v1/reports/preview", json={"source": "lead", "measures": [{"key": "n", "type": "sum",
+                                                                                   "field": "x' --"}]})
+    assert bad.status_code == 422
+    assert a.get("/api/v1/reports/nope/data").status_code == 404
