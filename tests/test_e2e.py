@@ -158,3 +158,64 @@ def test_admin_writes_assignment_and_sla_rules_in_the_browser(app, live, browser
     finally:
         ctx.close()
         clock.reset()
+
+
+def test_manager_builds_a_channel_report_by_dragging_and_drills_into_a_bar(app, live, browser, cardealer):
+    from sqlalchemy import select
+
+    from formflow.extensions import db
+    from formflow.forms import catalog, records
+    from formflow.people.models import User
+    from formflow.reports import compiler
+
+    with app.app_context():
+        sales1 = db.session.scalars(select(User).where(User.username == "sales1")).one()
+        for i, (ch, q) in enumerate([("douyin_dm", "a"), ("douyin_dm", "b"), ("douyin_dm", "a"),
+                                     ("autohome", "c"), ("showroom", "a")]):
+            records.create(catalog.get_form("lead"), {"customer_name": f"客户{i}", "phone": f"1361234{i:04d}",
+                                                      "source_channel": ch, "status": "new", "quality": q},
+                           sales1, owner=sales1)
+        db.session.commit()
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1600}, locale="zh-CN")
+    ctx.set_default_timeout(15000)
+    try:
+        page = ctx.new_page()
+        login(page, live, "manager")
+        page.goto(f"{live.url}/reports/builder")
+        page.locator("#source").select_option("lead")
+        chip = lambda label: page.locator("#palette li", has_text=label).first  # noqa: E731
+        chip("来源渠道").drag_to(page.locator("#zone-rows"))
+        chip("记录数").drag_to(page.locator("#zone-measures"))
+        chip("线索质量").drag_to(page.locator("#zone-measures"))
+        page.locator("#zone-measures label", has_text="显示为占比").locator("input").check()
+        # the keyboard alternative: the chip's own button
+        chip("转化率").get_by_role("button").first.press("Enter")
+        page.locator("#charttype").select_option("bar")
+        page.locator("#rkey").fill("channel_quality")
+        page.locator("#rtitle").fill("渠道线索质量")
+        page.locator("#preview-table tr").nth(3).wait_for()
+        page.screenshot(path=str(ARTIFACTS / "report-builder.png"), full_page=True)
+        page.get_by_role("button", name="保存").click()
+        page.wait_for_url(f"{live.url}/reports/channel_quality")
+        page.locator("#chart .bars path").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "report-view.png"), full_page=True)
+        with app.test_request_context():
+            from formflow.reports import store
+            report = store.get("channel_quality")
+            manager = db.session.scalars(select(User).where(User.username == "manager")).one()
+            result = compiler.run(report.body, manager)
+        rows = {r[0]: r for r in result.rows}
+        assert rows["douyin_dm"][1] == 3
+        share = [c.key for c in result.columns].index([c.key for c in result.columns if c.key.endswith("_share")][0])
+        assert abs(rows["douyin_dm"][share] - 2 / 3) < 1e-9
+        table = page.locator("#report-table").inner_text()
+        assert "抖音私信" in table and "66.67%" in table
+        box = page.locator("#chart .bars path").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # plotly reads hover, then click
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # drill into the first bar
+        page.wait_for_url("**/drill?**")
+        count = page.locator(".list-group-item-action").count()
+        first = result.rows[0]
+        assert count == first[1]
+    finally:
+        ctx.close()

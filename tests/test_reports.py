@@ -259,3 +259,47 @@ def test_reports_api(app, api, data):
                                                                                    "field": "x' --"}]})
     assert bad.status_code == 422
     assert a.get("/api/v1/reports/nope/data").status_code == 404
+
+
+def test_report_pages_export_and_drill(app, client, auth, data):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+    auth.login("manager")
+    defn = {"key": "by_channel", "title": {"zh-CN": "各渠道线索"}, "source": "lead",
+            "dimensions": [{"field": "source_channel"}],
+            "measures": [{"key": "n", "type": "count"},
+                         {"key": "a", "type": "count", "where": [{"field": "quality", "op": "eq", "value": "a"}]},
+                         {"key": "a_share", "type": "ratio", "numerator": "a", "denominator": "n"}],
+            "chart": {"type": "bar"}}
+    assert client.post("/reports/builder/preview", json=defn).status_code == 200
+    bad = client.post("/reports/builder/preview", json={**defn, "dimensions": [{"field": "nope"}]})
+    assert bad.status_code == 422 and "/dimensions/0/field" in bad.json["errors"]
+    saved = client.post("/reports/builder/save", json=defn).json
+    assert saved["url"] == "/reports/by_channel"
+    page = client.get("/reports/by_channel").get_data(as_text=True)
+    assert "各渠道线索" in page and "/vendor/plotly.min.js" in page
+    assert client.get("/vendor/plotly.min.js").status_code == 200
+    rows = list(csv.reader(io.StringIO(client.get("/reports/by_channel/export.csv").get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][0] == "来源渠道"
+    with app.test_request_context():
+        from formflow.reports import export
+        result = compiler.run(defn, user("manager"))
+        on_screen = export.table(result)
+    assert rows == on_screen
+    for cell in on_screen[1]:
+        assert cell in page  # the page shows exactly these texts
+    book = load_workbook(io.BytesIO(client.get("/reports/by_channel/export.xlsx").data))
+    sheet = book.active
+    assert sheet.cell(2, 2).value == result.rows[0][1] and sheet.cell(2, 4).number_format == "0.00%"
+    channel = result.rows[0][0]
+    drill = client.get(f"/reports/by_channel/drill?source_channel={channel}").get_data(as_text=True)
+    assert drill.count('class="list-group-item list-group-item-action"') == result.rows[0][1]
+    auth.logout()
+    auth.login("sales1")
+    assert client.get("/reports/builder").status_code == 403
+    assert client.post("/reports/builder/save", json=defn).status_code == 403
+    mine = client.get("/reports/by_channel/export.csv").get_data(as_text=True)
+    total = sum(int(r[1]) for r in csv.reader(io.StringIO(mine.lstrip("\ufeff"))) if r[1].isdigit())
+    assert total == sum(1 for m in data if m["owner"] == "sales1")

@@ -482,17 +482,73 @@ def run(defn, user, extra_filters=()):
         table.sort(key=lambda t: tuple((x is None, "" if x is None else str(x)) for x in t[:ndim]))
     if defn.get("limit"):
         table = table[:defn["limit"]]
-    _label_columns(columns, fields)
+    _label_columns(columns, fields, defn["measures"])
     return Result(columns=columns, rows=table)
 
 
-def _label_columns(columns, fields):
+def _field_label(fields, path, locale):
+    from ..i18n import pick
+    if path in ("created_at", "updated_at", "owner", "team"):
+        return {"created_at": _("Created at"), "updated_at": _("Changed at"), "owner": _("Owner"),
+                "team": _("Team")}[path]
+    version, name = fields.version, path
+    if "." in path:
+        ref, name = path.split(".", 1)
+        version = fields._target(ref)
+    prop = version.schema["properties"].get(name, {})
+    return pick(version.ui.get("fields", {}).get(name, {}).get("label"), locale) or prop.get("title", name)
+
+
+def _option_label(fields, path, value, locale):
+    from ..forms.rendering import options_for
+    version, name = fields.version, path
+    if "." in path:
+        ref, name = path.split(".", 1)
+        version = fields._target(ref)
+    prop = version.schema["properties"].get(name, {})
+    return dict(options_for(name, prop, version.ui, locale)).get(value, str(value))
+
+
+def measure_label(m, fields, by_key, locale):
+    """A readable name for a measure: its title, else one made from what it counts."""
+    from ..i18n import pick
+    if m.get("title"):
+        return pick(m["title"], locale)
+    kind = m["type"]
+    if kind == "count":
+        if m.get("where"):
+            w = m["where"][0]
+            value = w.get("value")
+            shown = _option_label(fields, w["field"], value, locale) if not isinstance(value, list) else "/".join(
+                _option_label(fields, w["field"], v, locale) for v in value)
+            return f"{_field_label(fields, w['field'], locale)}={shown}"
+        return _("Record count")
+    if kind in ("count_distinct", "sum", "avg", "min", "max"):
+        names = {"count_distinct": _("distinct"), "sum": _("total"), "avg": _("average"), "min": _("minimum"),
+                 "max": _("maximum")}
+        return f"{_field_label(fields, m['field'], locale)} {names[kind]}"
+    if kind == "share":
+        return _("%(name)s share", name=measure_label(by_key[m["of"]], fields, by_key, locale))
+    if kind == "ratio":
+        return _("%(name)s share", name=measure_label(by_key[m["numerator"]], fields, by_key, locale))
+    states = lambda xs: "/".join(_option_label(fields, _state_field(fields, m), x, locale)  # noqa: E731
+                                 if x != "created" else _("Created at") for x in xs)
+    if kind == "reached":
+        return _("Reached %(states)s", states=states(m["states"]))
+    if kind == "conversion":
+        return _("Conversion %(a)s → %(b)s", a=states(m["from"]), b=states(m["to"]))
+    return _("Days %(a)s → %(b)s", a=states(m["from"]), b=states(m["to"]))
+
+
+def _label_columns(columns, fields, measures=()):
     from ..forms.rendering import options_for
     from ..i18n import doc_locale, pick
     locale = doc_locale()
     ui = fields.version.ui
+    by_key = {m["key"]: m for m in measures}
     for c in columns:
         if c.kind == "measure":
+            c.label = measure_label(by_key[c.key], fields, by_key, locale) if c.key in by_key else c.key
             continue
         path = c.field
         if path == "owner":
@@ -504,7 +560,7 @@ def _label_columns(columns, fields):
             c.labels = {t.key: pick(t.name, locale) for t in db.session.scalars(select(Team))}
             continue
         if path in ("created_at", "updated_at"):
-            c.label = _("Created") if path == "created_at" else _("Changed")
+            c.label = _("Created at") if path == "created_at" else _("Changed at")
             continue
         version, name = fields.version, path
         if "." in path:

@@ -3,7 +3,7 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from . import account, admin, pages, rules, work  # noqa: E402,F401
+from . import account, admin, pages, reports, rules, work  # noqa: E402,F401
 
 
 def init_app(app):

@@ -13,6 +13,6 @@ def init_app(app):
             forms = [f for f in catalog.all_forms() if catalog.current_version(f) is not None]
         from .work import counts
         due, unread = counts()
-        return {"pick": pick, "due_count": due, "unread_count": unread, "doc_locale": doc_locale(), "locale_names": NAMES,
+        return {"pick": pick, "due_count": due, "unread_count": unread, "zip": zip, "doc_locale": doc_locale(), "locale_names": NAMES,
                 "current_locale": current_code(), "nav_forms": forms,
                 "sections": lambda v: definitions.field_order(v.schema, v.ui)}

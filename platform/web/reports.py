@@ -1,0 +1,158 @@
+"""Report pages: the drag-and-drop builder, saved reports with charts, drill-down, exports."""
+
+from pathlib import Path
+
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..api.reports import range_filters
+from ..extensions import db
+from ..forms import catalog, definitions
+from ..i18n import doc_locale, pick
+from ..reports import compiler, export, store
+from . import bp
+
+BUILDER_ROLES = ("admin", "manager")
+
+
+def _palette():
+    """Every form with its fields, for the builder's palette."""
+    locale = doc_locale()
+    out = {}
+    for form in catalog.all_forms():
+        version = catalog.current_version(form)
+        if version is None:
+            continue
+        fields = [{"name": "created_at", "label": _("Created at"), "kind": "datetime"},
+                  {"name": "owner", "label": _("Owner"), "kind": "user"},
+                  {"name": "team", "label": _("Team"), "kind": "choice"}]
+        for name, prop in version.schema["properties"].items():
+            widget = definitions.widget_for(name, prop, version.ui)
+            label = pick(version.ui.get("fields", {}).get(name, {}).get("label"), locale) or prop.get("title", name)
+            options = version.ui.get("fields", {}).get(name, {}).get("options", {})
+            kind = {"integer": "number", "number": "number", "money": "number", "date": "date",
+                    "datetime": "datetime", "multiselect": "multi", "select": "choice", "radio": "choice",
+                    "boolean": "choice", "user": "user", "reference": "reference"}.get(widget, "text")
+            entry = {"name": name, "label": label, "kind": kind}
+            if definitions.enum_of(prop) is not None:
+                entry["options"] = [[v, pick(options.get(v), locale) or v] for v in definitions.enum_of(prop)]
+            fields.append(entry)
+            if widget == "reference" and prop.get("x-reference"):
+                target = catalog.current_version(catalog.get_form(prop["x-reference"]))
+                for tname, tprop in target.schema["properties"].items():
+                    if definitions.widget_for(tname, tprop, target.ui) in ("select", "radio", "date"):
+                        tlabel = pick(target.ui.get("fields", {}).get(tname, {}).get("label"), locale) or tname
+                        fields.append({"name": f"{name}.{tname}", "label": f"{label} · {tlabel}",
+                                       "kind": "date" if tprop.get("format") == "date" else "choice"})
+        flow = (version.settings or {}).get("status_flow")
+        out[form.key] = {"title": pick(form.title, locale), "fields": fields,
+                         "states": next((f["options"] for f in fields if flow and f["name"] == flow["field"]), [])}
+    return out
+
+
+@bp.get("/reports")
+@login_required
+def report_list():
+    return render_template("reports/list.html", reports=store.all_reports(), dashboards=store.all_reports("dashboard"))
+
+
+@bp.get("/reports/builder")
+@login_required
+def report_builder():
+    if current_user.role not in BUILDER_ROLES:
+        abort(403)
+    report = store.get(request.args["key"]) if request.args.get("key") else None
+    return render_template("reports/builder.html", report=report, palette=_palette())
+
+
+@bp.post("/reports/builder/preview")
+@login_required
+def report_preview():
+    defn = {"key": "preview", **(request.get_json(silent=True) or {})}
+    try:
+        result = compiler.run(defn, current_user)
+    except compiler.ReportInvalid as err:
+        return jsonify({"errors": err.errors}), 422
+    return jsonify({**result.to_json(), "table": export.table(result)})
+
+
+@bp.post("/reports/builder/save")
+@login_required
+def report_save():
+    if current_user.role not in BUILDER_ROLES:
+        abort(403)
+    defn = request.get_json(silent=True) or {}
+    try:
+        report, _changed = store.save(defn, current_user)
+    except compiler.ReportInvalid as err:
+        db.session.rollback()
+        return jsonify({"errors": err.errors}), 422
+    db.session.commit()
+    return jsonify({"key": report.key, "revision": report.revision, "url": url_for("web.report_view", key=report.key)})
+
+
+def _result(report):
+    try:
+        extra = range_filters(request.args)
+    except ValueError:
+        flash(_("Give a date as YYYY-MM-DD"), "warning")
+        extra = []
+    return compiler.run(report.body, current_user, extra)
+
+
+@bp.get("/reports/<key>")
+@login_required
+def report_view(key):
+    report = store.get(key) or abort(404)
+    result = _result(report)
+    return render_template("reports/view.html", report=report, result=result, table=export.table(result),
+                           data=result.to_json())
+
+
+@bp.get("/reports/<key>/drill")
+@login_required
+def report_drill(key):
+    report = store.get(key) or abort(404)
+    cell = {}
+    for d in report.body.get("dimensions", []):
+        k = compiler._dim_key(d)
+        if k in request.args:
+            cell[k] = None if request.args[k] == "" else _typed(request.args[k])
+    extra = range_filters(request.args) if request.args.get("from") or request.args.get("to") else []
+    rows = compiler.drill({**report.body, "filters": [*report.body.get("filters", []), *extra]}, current_user, cell)
+    return render_template("reports/drill.html", report=report, rows=rows, cell=cell)
+
+
+def _typed(raw):
+    if raw in ("true", "false"):
+        return raw == "true"
+    try:
+        return int(raw)
+    except ValueError:
+        return raw
+
+
+@bp.get("/reports/<key>/export.<fmt>")
+@login_required
+def report_export(key, fmt):
+    report = store.get(key) or abort(404)
+    result = _result(report)
+    if fmt == "csv":
+        return Response(export.to_csv(result), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename={key}.csv"})
+    if fmt == "xlsx":
+        return Response(export.to_xlsx(result, key),
+                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f"attachment; filename={key}.xlsx"})
+    abort(404)
+
+
+@bp.get("/vendor/plotly.min.js")
+def plotly_js():
+    """The charting library, served from the installed plotly package (no CDN)."""
+    import plotly
+    folder = Path(plotly.__file__).parent / "package_data"
+    return send_from_directory(folder, "plotly.min.js", max_age=7 * 86400)
+
+
