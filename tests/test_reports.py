@@ -303,3 +303,70 @@ def test_report_pages_export_and_drill(app, client, auth, data):
     mine = client.get("/reports/by_channel/export.csv").get_data(as_text=True)
     total = sum(int(r[1]) for r in csv.reader(io.StringIO(mine.lstrip("\ufeff"))) if r[1].isdigit())
     assert total == sum(1 for m in data if m["owner"] == "sales1")
+
+
+def test_dashboards_roles_range_and_arrangement(app, client, auth, data):
+    from formflow.reports import store
+    with app.app_context():
+        for key, field in (("by_channel", "source_channel"), ("by_quality", "quality")):
+            store.save({"key": key, "source": "lead", "dimensions": [{"field": field}],
+                        "measures": [{"key": "n", "type": "count"}]})
+        db.session.commit()
+    auth.login("manager")
+    r = client.post("/dashboards/new", data={"key": "mgr", "title": "经理看板", "roles": ["manager", "admin"],
+                                             "reports": ["by_channel", "by_quality"]})
+    assert r.status_code == 302
+    bad = client.post("/dashboards/new", data={"key": "bad", "reports": ["nope"]}).get_data(as_text=True)
+    assert "/tiles/0/report" in bad
+    page = client.get("/dashboards/mgr").get_data(as_text=True)
+    assert page.index('data-report="by_channel"') < page.index('data-report="by_quality"')
+    ranged = client.get("/reports/by_channel/data.json?from=2026-09-01&to=2026-09-30").json
+    expected = sum(1 for m in data if m["at"].astimezone(SH).strftime("%Y-%m") == "2026-09")
+    assert sum(row[1] for row in ranged["rows"]) == expected
+    assert client.post("/dashboards/mgr/layout", json={"tiles": [{"report": "by_quality", "w": "12"},
+                                                                 {"report": "by_channel", "w": "6"}]}).json["ok"]
+    page = client.get("/dashboards/mgr").get_data(as_text=True)
+    assert page.index('data-report="by_quality"') < page.index('data-report="by_channel"')
+    assert 'col-md-12 tile" data-report="by_quality"' in page
+    assert client.post("/dashboards/mgr/layout", json={"tiles": [{"report": "by_quality"}]}).status_code == 422
+    auth.logout()
+    auth.login("sales1")
+    assert client.get("/dashboards/mgr").status_code == 404
+    assert "经理看板" not in client.get("/reports").get_data(as_text=True)
+
+
+def test_scheduled_report_delivery_through_a_cron_rule(app, data):
+    import json as _json
+
+    from formflow.reports import store
+    from formflow.workflow import outbox, rules, timers
+    from formflow.workflow.models import Notification, OutboxEntry
+    from test_outbox import Hook
+    hook = Hook()
+    try:
+        clock.freeze(datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc))  # 08:00 Monday in Shanghai
+        with app.test_request_context():
+            store.save({"key": "by_channel", "title": {"zh-CN": "各渠道线索"}, "source": "lead",
+                        "dimensions": [{"field": "source_channel"}], "measures": [{"key": "n", "type": "count"}]})
+            with pytest.raises(rules.RuleInvalid) as info:
+                rules.save({"key": "weekly", "form": "lead", "trigger": {"type": "cron", "schedule": "0 8 * * 1"},
+                            "actions": [{"type": "send_report", "report": "by_channel", "channels": ["webhook"],
+                                         "webhook": {"url": hook.url}}]})
+            assert "/actions/0/as" in info.value.errors
+            rules.save({"key": "weekly", "form": "lead", "trigger": {"type": "cron", "schedule": "0 8 * * 1"},
+                        "actions": [{"type": "send_report", "report": "by_channel", "to": ["role:sales"],
+                                     "channels": ["inbox", "webhook"], "as": "manager",
+                                     "webhook": {"url": hook.url, "format": "wecom"}}]})
+            db.session.commit()
+            assert timers.run_cron() == 1
+            notes = {n.user_id: n for n in db.session.scalars(select(Notification))}
+            s1 = notes[user("sales1").id]
+            mine = sum(1 for m in data if m["owner"] == "sales1")
+            assert s1.title == "各渠道线索"
+            assert sum(int(line.split(" | ")[1]) for line in s1.body.splitlines()[1:]) == mine
+            assert outbox.sweep() == ["sent"]
+        body = _json.loads(hook.requests[0][1])
+        assert body["msgtype"] == "markdown" and "各渠道线索" in body["markdown"]["content"]
+    finally:
+        clock.reset()
+        hook.close()

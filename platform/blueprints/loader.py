@@ -247,7 +247,8 @@ def _write(bundle, with_demo):
         (summary["forms_added"] if created else summary["forms_unchanged"]).append(key)
 
     rule_keys = {key for kind, key, _b, _n in bundle.documents if kind == "rules"}
-    for kind, key, body, name in bundle.documents:
+    order = {"reports": 0, "dashboards": 1, "rules": 2}  # each may name what comes before it
+    for kind, key, body, name in sorted(bundle.documents, key=lambda d: order.get(d[0], 3)):
         if kind == "rules":
             from ..workflow import rules
             try:

@@ -1,10 +1,38 @@
 """Saving report definitions: checked first, every change a revision."""
+import json
+from importlib import resources
+
+from flask_babel import gettext as _
+from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from ..extensions import db
 from ..types import utcnow
 from . import compiler
 from .models import Report, ReportRevision
+
+
+DASHBOARD = Draft202012Validator(json.loads(resources.files("formflow.reports").joinpath("dashboard.schema.json")
+                                            .read_text("utf-8")))
+
+
+def check_dashboard(body):
+    """Refuse a dashboard that is malformed or names a report that does not exist."""
+    from ..forms.pointers import pointer
+    errors = {}
+    for err in DASHBOARD.iter_errors(body):
+        errors.setdefault(pointer(err.absolute_path), []).append(
+            _("Not a valid dashboard: %(detail)s", detail=err.message[:300]))
+    if not errors:
+        for i, tile in enumerate(body["tiles"]):
+            if get(tile["report"]) is None:
+                errors[f"/tiles/{i}/report"] = [_("There is no report “%(name)s”", name=tile["report"])]
+    if errors:
+        raise compiler.ReportInvalid(errors)
+
+
+def visible_dashboards(user):
+    return [d for d in all_reports("dashboard") if not d.body.get("roles") or user.role in d.body["roles"]]
 
 
 def get(key, kind="report"):
@@ -19,6 +47,8 @@ def save(body, user=None, blueprint_key=None, kind="report"):
     """Create or change a report (checked by the compiler first); returns (report, changed)."""
     if kind == "report":
         compiler.check(body)
+    else:
+        check_dashboard(body)
     report = get(body["key"], kind)
     if report is not None and report.body == body:
         return report, False

@@ -54,7 +54,8 @@ def _palette():
 @bp.get("/reports")
 @login_required
 def report_list():
-    return render_template("reports/list.html", reports=store.all_reports(), dashboards=store.all_reports("dashboard"))
+    return render_template("reports/list.html", reports=store.all_reports(),
+                           dashboards=store.visible_dashboards(current_user))
 
 
 @bp.get("/reports/builder")
@@ -156,3 +157,70 @@ def plotly_js():
     return send_from_directory(folder, "plotly.min.js", max_age=7 * 86400)
 
 
+
+
+@bp.get("/reports/<key>/data.json")
+@login_required
+def report_data_json(key):
+    report = store.get(key) or abort(404)
+    try:
+        extra = range_filters(request.args)
+    except ValueError:
+        return jsonify({"errors": {"from": [_("Give a date as YYYY-MM-DD")]}}), 422
+    result = compiler.run(report.body, current_user, extra)
+    return jsonify({**result.to_json(), "table": export.table(result), "chart": report.body.get("chart") or {},
+                    "title": pick(report.body.get("title")) or report.key,
+                    "drill": url_for("web.report_drill", key=key)})
+
+
+@bp.get("/dashboards/<key>")
+@login_required
+def dashboard_view(key):
+    dash = store.get(key, "dashboard") or abort(404)
+    if dash.body.get("roles") and current_user.role not in dash.body["roles"]:
+        abort(404)
+    return render_template("reports/dashboard.html", dash=dash,
+                           may_arrange=current_user.role in BUILDER_ROLES)
+
+
+@bp.post("/dashboards/<key>/layout")
+@login_required
+def dashboard_layout(key):
+    """Save the tiles' new order (after dragging) and widths."""
+    if current_user.role not in BUILDER_ROLES:
+        abort(403)
+    dash = store.get(key, "dashboard") or abort(404)
+    order = (request.get_json(silent=True) or {}).get("tiles") or []
+    tiles = {t["report"]: t for t in dash.body["tiles"]}
+    if sorted(t.get("report") for t in order if isinstance(t, dict)) != sorted(tiles):
+        return jsonify({"errors": {"/tiles": [_("Send every tile once")]}}), 422
+    new = [{**tiles[t["report"]], **({"w": int(t["w"])} if str(t.get("w", "")).isdigit() else {})} for t in order]
+    try:
+        store.save({**dash.body, "tiles": new}, current_user, kind="dashboard")
+    except compiler.ReportInvalid as err:
+        db.session.rollback()
+        return jsonify({"errors": err.errors}), 422
+    db.session.commit()
+    return jsonify({"ok": True})
+
+
+@bp.route("/dashboards/new", methods=["GET", "POST"])
+@login_required
+def dashboard_new():
+    if current_user.role not in BUILDER_ROLES:
+        abort(403)
+    errors = {}
+    if request.method == "POST":
+        body = {"key": request.form.get("key", "").strip(),
+                "title": {"zh-CN": request.form.get("title", "").strip() or request.form.get("key", "")},
+                "roles": request.form.getlist("roles"),
+                "tiles": [{"report": k, "w": 6} for k in request.form.getlist("reports")]}
+        try:
+            store.save(body, current_user, kind="dashboard")
+        except compiler.ReportInvalid as err:
+            db.session.rollback()
+            errors = err.errors
+        else:
+            db.session.commit()
+            return redirect(url_for("web.dashboard_view", key=body["key"]))
+    return render_template("reports/dashboard_new.html", reports=store.all_reports(), errors=errors)

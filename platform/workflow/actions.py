@@ -235,6 +235,40 @@ def _schedule(action, ctx, record):
     ctx.done.append({"type": "schedule", "rule": target.key, "record": rid, "due": due.isoformat()})
 
 
+def _send_report(action, ctx, record):
+    """Deliver a saved report: each recipient gets their own view of the data (row-level access)."""
+    from ..i18n import pick
+    from ..reports import compiler, export, store
+    report = store.get(action["report"])
+    if report is None:
+        raise ValueError(f"no report {action['report']!r}")
+    title = pick(report.body.get("title")) or report.key
+    channels = action.get("channels") or ["inbox"]
+
+    def text_for(user):
+        rows = export.table(compiler.run(report.body, user))
+        return "\n".join(" | ".join(row) for row in rows)
+
+    sent = []
+    base = f"{ctx.rule.key}:{report.key}:{clock.now().isoformat()}"
+    for user in recipients(action.get("to", []), ctx, record):
+        body = text_for(user)
+        if "inbox" in channels:
+            db.session.add(Notification(user_id=user.id, title=title[:200], body=body[:2000], rule_key=ctx.rule.key))
+        if "email" in channels and (user.email or "").strip():
+            outbox.add("email", f"{base}:{user.username}", {"to": user.email.strip(), "subject": title, "body": body})
+        sent.append(user.username)
+    if "webhook" in channels and action.get("webhook"):
+        viewer = db.session.scalars(select(User).where(User.username == action.get("as", ""))).first()
+        if viewer is None:
+            raise ValueError("a report sent to a webhook needs \"as\": the user whose view it carries")
+        hook = action["webhook"]
+        outbox.add("webhook", f"{base}:webhook", {"url": hook["url"], "format": hook.get("format", "json"),
+                                                   "secret": hook.get("secret"), "title": title,
+                                                   "body": text_for(viewer), "rule": ctx.rule.key})
+    ctx.done.append({"type": "send_report", "report": report.key, "to": sent, "channels": channels})
+
+
 def _stop(action, ctx, record):
     from .engine import Stop
     raise Stop()
@@ -242,7 +276,7 @@ def _stop(action, ctx, record):
 
 HANDLERS = {"set": _set, "status": _status, "assign": _assign, "task": _task, "notify": _notify,
             "create_record": _create_record, "update_record": _update_record, "for_each": _for_each,
-            "schedule": _schedule, "stop": _stop}
+            "schedule": _schedule, "send_report": _send_report, "stop": _stop}
 
 
 def count_records(form_key, filters=None):

@@ -118,6 +118,12 @@ def _check_actions(actions, base, props, add, expr, form_key, known_rules):
             if action.get("where"):
                 expr(pointer([*at, "where"]), action["where"], inner)
             _check_actions(action["actions"], [*at, "actions"], inner, add, expr, action["form"], known_rules)
+        elif kind == "send_report":
+            from ..reports import store
+            if store.get(action["report"]) is None:
+                add(pointer([*at, "report"]), _("There is no report “%(name)s”", name=action["report"]))
+            if "webhook" in (action.get("channels") or []) and not action.get("as"):
+                add(pointer([*at, "as"]), _("Name the user whose view of the report the webhook receives"))
         elif kind == "schedule":
             if action["rule"] not in known_rules and \
                     db.session.scalar(select(Rule.id).where(Rule.key == action["rule"])) is None:
