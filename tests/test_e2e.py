@@ -53,7 +53,8 @@ def test_salesperson_captures_a_lead_on_a_phone(live, phone, cardealer):
     page.goto(f"{live.url}/f/lead")
     page.get_by_placeholder("搜索姓名或手机号").fill("13812345678")
     page.get_by_role("button", name="应用").click()
-    assert page.locator(".records").get_by_text("周杰").is_visible()
+    page.wait_for_url("**/f/lead?q=13812345678*")
+    page.locator(".records").get_by_text("周杰").wait_for()
     shot(page, "lead-list")
 
     other = phone.browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
@@ -68,7 +69,7 @@ def test_salesperson_captures_a_lead_on_a_phone(live, phone, cardealer):
     page3 = admin.new_page()
     login(page3, live, "admin")
     page3.goto(f"{live.url}/f/lead")
-    assert page3.locator(".records").get_by_text("周杰").is_visible()
+    page3.locator(".records").get_by_text("周杰").wait_for()
     admin.close()
 
 
@@ -151,9 +152,9 @@ def test_admin_writes_assignment_and_sla_rules_in_the_browser(app, live, browser
         mpage = manager.new_page()
         login(mpage, live, "manager")
         mpage.goto(f"{live.url}/inbox")
-        assert mpage.get_by_text("线索 抖音客户 2 小时无人联系，已改派").is_visible()
+        mpage.get_by_text("线索 抖音客户 2 小时无人联系，已改派").wait_for()
         mpage.goto(f"{live.url}/r/{created['id']}")
-        assert mpage.get_by_text("sla_2h").first.is_visible()  # why it was reassigned
+        mpage.get_by_text("sla_2h").first.wait_for()  # why it was reassigned
         manager.close()
     finally:
         ctx.close()
@@ -210,7 +211,16 @@ def test_manager_builds_a_channel_report_by_dragging_and_drills_into_a_bar(app, 
         assert abs(rows["douyin_dm"][share] - 2 / 3) < 1e-9
         table = page.locator("#report-table").inner_text()
         assert "抖音私信" in table and "66.67%" in table
-        box = page.locator("#chart .bars path").first.bounding_box()
+        # put it on a dashboard and drill into a bar from there
+        page.goto(f"{live.url}/dashboards/new")
+        page.get_by_label("键").fill("manager_home")
+        page.get_by_label("标题").fill("经理看板")
+        page.get_by_label("渠道线索质量").check()
+        page.get_by_role("button", name="保存").click()
+        page.wait_for_url(f"{live.url}/dashboards/manager_home")
+        page.locator(".tile-chart .bars path").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        box = page.locator(".tile-chart .bars path").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # plotly reads hover, then click
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # drill into the first bar
         page.wait_for_url("**/drill?**")

@@ -176,6 +176,9 @@ def test_sum_avg_min_max_and_count_distinct(app, data):
         {"key": "owners", "type": "count_distinct", "field": "owner"}]})
     assert row["s"] == pytest.approx(sum(prices)) and row["a"] == pytest.approx(sum(prices) / len(prices))
     assert (row["lo"], row["hi"]) == (min(prices), max(prices))
+    with app.app_context():
+        owners = {d.owner_id for d in defeats if d.deleted_at is None}
+    assert row["owners"] == len(owners)
 
 
 def test_soft_deleted_records_are_excluded_and_access_applies(app, data):
