@@ -10,7 +10,6 @@ measured in the same run because these machines are noisy. The figures are ratio
 targets to assert.
 """
 import argparse
-import io
 import json
 import os
 import random

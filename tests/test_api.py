@@ -1,7 +1,6 @@
 """REST API v1 through real HTTP requests on Flask's client."""
 import json
 
-import pytest
 
 LEAD = {"customer_name": "王小明", "phone": "13812345678", "source_channel": "showroom", "status": "new"}
 

@@ -1,7 +1,6 @@
 """Server-rendered pages through Flask's client: sign-in, capture, list, edit, history, access."""
 import re
 
-import pytest
 from sqlalchemy import select
 
 from formflow.extensions import db

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from formflow.extensions import db
 from formflow.forms import catalog, records
-from formflow.forms.models import FormVersion, Record, RecordChange
+from formflow.forms.models import Record, RecordChange
 from formflow.people.models import User
 from conftest import CARDEALER
 

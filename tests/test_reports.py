@@ -343,7 +343,7 @@ def test_scheduled_report_delivery_through_a_cron_rule(app, data):
 
     from formflow.reports import store
     from formflow.workflow import outbox, rules, timers
-    from formflow.workflow.models import Notification, OutboxEntry
+    from formflow.workflow.models import Notification
     from test_outbox import Hook
     hook = Hook()
     try:

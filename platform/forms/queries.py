@@ -11,9 +11,9 @@ from .models import Record
 SORTABLE_COLUMNS = {"created_at": Record.created_at, "updated_at": Record.updated_at, "id": Record.id}
 
 
-def field_value(name, prop, dialect):
-    """A SQL expression for one field of Record.data, typed by its schema."""
-    element = Record.data[name]
+def field_value(name, prop, dialect, table=Record):
+    """A SQL expression for one field of a record's data (of ``table``, an alias), typed by its schema."""
+    element = table.data[name]
     t = prop.get("type")
     if t == "integer":
         return element.as_integer()
@@ -24,14 +24,14 @@ def field_value(name, prop, dialect):
     return element.as_string()
 
 
-def where_field(name, prop, value, dialect):
+def where_field(name, prop, value, dialect, table=Record):
     """A condition that field `name` equals value (for a list field: contains it)."""
     if prop.get("type") == "array":
         if dialect == "postgresql":
-            return type_coerce(Record.data, JSONB)[name].contains([value])
-        each = func.json_each(Record.data, literal("$." + name)).table_valued("value")
+            return type_coerce(table.data, JSONB)[name].contains([value])
+        each = func.json_each(table.data, literal("$." + name)).table_valued("value")
         return exists(select(1).select_from(each).where(each.c.value == value))
-    return field_value(name, prop, dialect) == value
+    return field_value(name, prop, dialect, table) == value
 
 
 def search(text, stmt):

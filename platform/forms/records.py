@@ -6,7 +6,6 @@ refuses; the caller commits.
 import hashlib
 import json
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 

@@ -25,6 +25,7 @@ from ..forms import catalog
 from ..forms.definitions import DefinitionError, enum_of
 from ..forms.models import Record
 from ..forms.pointers import pointer
+from ..forms.queries import field_value, where_field
 from ..people.models import Team, User
 from ..workflow.models import StatusChange
 
@@ -116,16 +117,7 @@ class _Fields:
                 self.team_alias = aliased(Team, name="owner_team")
             return self.team_alias.key
         table, name = self.table_for(path)
-        prop = self.prop(path) or {}
-        element = table.data[name]
-        kind = prop.get("type")
-        if kind == "integer":
-            return element.as_integer()
-        if kind == "number":
-            return element.as_float()
-        if kind == "boolean":
-            return element.as_boolean()
-        return element.as_string()
+        return field_value(name, self.prop(path) or {}, self.dialect, table)
 
     def is_list(self, path):
         return (self.prop(path) or {}).get("type") == "array"
@@ -317,10 +309,7 @@ def _condition(f, fields, dialect):
     path, op, value = f["field"], f["op"], f.get("value")
     if op == "contains":
         table, name = fields.table_for(path)
-        if dialect == "postgresql":
-            return type_coerce(table.data, JSONB)[name].contains([value])
-        each = func.json_each(table.data, literal("$." + name)).table_valued("value")
-        return exists(select(1).select_from(each).where(each.c.value == value))
+        return where_field(name, fields.prop(path), value, dialect, table)
     expr = fields.value(path)
     if op == "relative":
         start, end = relative_range(value)

@@ -7,7 +7,7 @@ no comprehensions, no f-strings, an attribute allow-list, and named size limits.
 """
 import ast
 import functools
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import simpleeval

@@ -8,7 +8,6 @@ import atexit
 import logging
 import os
 import socket
-import threading
 from urllib.parse import urlparse
 
 from flask import current_app
