@@ -18,7 +18,7 @@ from .models import Record, RecordChange
 # Other parts of the engine subscribe to record changes here; forms itself knows none of them.
 # before_save(record, old_data, new_data, user, form=, prefix=, system=) may raise RecordInvalid
 # to refuse a change (system: the engine importing history, e.g. a blueprint's demo data);
-# after_save(record, action, old_data, user) runs in the same transaction, after the write.
+# after_save(record, action, old_data, user, system=) runs in the same transaction, after the write.
 before_save = []
 after_save = []
 
@@ -162,7 +162,7 @@ def create(form, data, user, owner=None, import_key=None, created_at=None, prefi
     db.session.flush()
     _log(record, "create", user, _diff({}, data), at=created_at)
     for hook in after_save:
-        hook(record, "create", {}, user)
+        hook(record, "create", {}, user, system=system)
     return record
 
 
@@ -201,7 +201,7 @@ def update(record, changes, expected_version, user, owner=..., prefix=()):
         raise StaleRecord(db.session.get(Record, record.id))
     _log(record, "update", user, diff)
     for hook in after_save:
-        hook(record, "update", old, user)
+        hook(record, "update", old, user, system=False)
     return record
 
 

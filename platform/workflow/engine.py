@@ -56,9 +56,16 @@ class Context:
         return {"count": count_records}
 
 
-def on_save(record, action, old, user):
-    """after_save hook: fire created/updated/status rules, then refresh the record's timers."""
+def on_save(record, action, old, user, system=False):
+    """after_save hook: fire created/updated/status rules, then refresh the record's timers.
+
+    Imported history (system) fires no rules and arms only timers still in the future: a
+    blueprint's six months of demo data must not replay six months of reminders at once.
+    """
     from . import timers
+    if system:
+        timers.schedule_for(record, future_only=True)
+        return
     form_key = record.form.key
     if action == "create":
         for rule in rules.enabled_rules(form_key, ["created"]):

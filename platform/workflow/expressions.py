@@ -130,7 +130,7 @@ ARITY = {"hours_since": (1, 1), "days_since": (1, 1), "days_until": (1, 1), "tod
 RETURNS = {"hours_since": "number", "days_since": "number", "days_until": "number", "today": "string",
            "contains": "boolean", "any_of": "boolean", "all_of": "boolean", "lower": "string", "len": "number",
            "count": "number", "abs": "number", "round": "number", "int": "number", "float": "number", "str": "string"}
-CONTEXT_NAMES = ("old", "user", "now", "record", "event", "True", "False", "None")
+CONTEXT_NAMES = ("old", "user", "now", "record", "event", "owner", "created_at", "updated_at", "True", "False", "None")
 
 
 # --- parsing -----------------------------------------------------------------------------

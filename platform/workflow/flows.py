@@ -98,7 +98,7 @@ def user_dict(user):
             "skills": list(user.skills or [])}
 
 
-def track(record, action, old, user):
+def track(record, action, old, user, system=False):
     """after_save hook: note when the record entered a new state."""
     flow = flow_of(record.form_version)
     if not flow or action not in ("create", "update"):

@@ -44,14 +44,23 @@ def due_time(rule, record):
     return anchor + duration(rule.body["trigger"]["offset"])
 
 
-def schedule_for(record):
+def schedule_for(record, future_only=False):
     """Refresh the due entries of every time rule of the record's form."""
     if record.id is None:
         return
+    now = clock.now()
     rules = db.session.scalars(select(Rule).where(Rule.form_key == record.form.key, Rule.trigger_type == "time",
                                                   Rule.enabled.is_(True))).all()
     for rule in rules:
-        _put(rule, record, None if record.deleted_at is not None else due_time(rule, record))
+        due = None if record.deleted_at is not None else due_time(rule, record)
+        if future_only and due is not None and due <= now:
+            step = duration(rule.body["trigger"].get("repeat"))
+            if step > timedelta(0):  # a repeating rule continues from its next occurrence
+                while due <= now:
+                    due += step
+            else:
+                due = None
+        _put(rule, record, due)
 
 
 def _put(rule, record, due):
