@@ -190,3 +190,27 @@ def test_demo_data_arms_only_future_reminders(app):
         from formflow.workflow.models import DueEntry
         assert db.session.scalar(select(db.func.min(DueEntry.due_at))) > clock.now() - timedelta(minutes=1)
         assert db.session.scalar(select(db.func.count(Record.id))) > 400
+
+
+def test_dashboards_ship_and_show_numbers_from_the_demo_data(app, client, auth):
+    from conftest import CARDEALER, load
+    load(app, CARDEALER, demo=True)
+    auth.login("manager")
+    page = client.get("/reports").get_data(as_text=True)
+    assert "销售经理看板" in page and "渠道营销看板" in page
+    assert 'data-report="channel_overview"' in client.get("/dashboards/manager").get_data(as_text=True)
+    data = client.get("/reports/lead_funnel/data.json").json
+    stages = data["rows"][0]
+    assert stages[0] >= stages[1] >= stages[2] >= stages[3] > 0  # a funnel narrows
+    cycle = {row[0]: row[1] for row in client.get("/reports/cycle_by_quality/data.json").json["rows"]}
+    assert cycle["a"] < cycle["b"]  # A-class leads close faster (seed 000: 7 vs 15 days)
+    auth.logout()
+    auth.login("sales1")
+    assert client.get("/dashboards/manager").status_code == 404
+    mine = client.get("/reports/my_leads_by_status/data.json").json
+    with app.app_context():
+        own = db.session.scalar(select(db.func.count(Record.id)).where(
+            Record.owner_id == select(User.id).where(User.username == "sales1").scalar_subquery(),
+            Record.form_id == select(Record.form_id).where(Record.data["status"].as_string().is_not(None)).limit(1)
+            .scalar_subquery(), Record.deleted_at.is_(None)))
+    assert sum(row[1] for row in mine["rows"]) == own

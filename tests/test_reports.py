@@ -373,3 +373,23 @@ def test_scheduled_report_delivery_through_a_cron_rule(app, data):
     finally:
         clock.reset()
         hook.close()
+
+
+def test_avg_days_between_creation_and_a_date_field(app, cardealer):
+    from datetime import date as _date
+    with app.test_request_context():
+        s1 = user("sales1")
+        spans = []
+        for i, (created, deal) in enumerate([(datetime(2026, 10, 1, 2, tzinfo=timezone.utc), "2026-10-08"),
+                                             (datetime(2026, 10, 3, 2, tzinfo=timezone.utc), "2026-10-18")]):
+            clock.freeze(created)
+            records.create(catalog.get_form("lead"), {"customer_name": "x", "phone": f"1391234{i:04d}",
+                                                      "source_channel": "showroom", "status": "won",
+                                                      "deal_date": deal, "quality": "a"}, s1, owner=s1, system=True)
+            db.session.commit()
+            d = _date.fromisoformat(deal)
+            spans.append((datetime(d.year, d.month, d.day, tzinfo=SH) - created).total_seconds() / 86400)
+        clock.reset()
+    [row] = run(app, {"key": "r", "source": "lead", "measures": [
+        {"key": "d", "type": "avg_days", "from": ["created"], "to": ["field:deal_date"]}]})
+    assert row["d"] == pytest.approx(sum(spans) / 2, abs=0.01)

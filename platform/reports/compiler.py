@@ -261,6 +261,10 @@ def check(defn):
             add(base, _("List the states"))
         if kind in ("conversion", "avg_days") and not (m.get("from") and m.get("to")):
             add(base, _("Give the states to measure from and to"))
+        for part in ("from", "to"):
+            for state in m.get(part) or []:
+                if state.startswith("field:") and not (fields.is_date(state[6:]) or fields.is_datetime(state[6:])):
+                    add(f"{base}/{part}", _("“%(name)s” is not a date field", name=state[6:]))
         for j, f in enumerate(m.get("where", [])):
             _check_filter(f, f"{base}/where/{j}", fields, known, add)
     dims = [_dim_key(d) for d in defn.get("dimensions", [])]
@@ -355,8 +359,17 @@ def _reached(states, fields, measure):
 
 
 def _entered(states, fields):
+    """When the record entered one of the states; ["created"] is its creation, ["field:x"] a date field."""
     if states == ["created"]:
         return Record.created_at
+    if len(states) == 1 and states[0].startswith("field:"):
+        value = fields.value(states[0][6:])
+        if fields.is_datetime(states[0][6:]):  # stored with its offset
+            return cast(value, db.DateTime(timezone=True)) if fields.dialect == "postgresql" else func.datetime(value)
+        # a plain date is a day in Asia/Shanghai: its start, as a UTC instant
+        if fields.dialect == "postgresql":
+            return func.timezone("Asia/Shanghai", cast(value, db.DateTime()))
+        return func.datetime(value, "-8 hours")
     return select(func.min(StatusChange.at)).where(StatusChange.record_id == Record.id,
                                                    StatusChange.to_value.in_(states)).scalar_subquery()
 
