@@ -131,8 +131,16 @@ def load(app, path, demo=False, passwords=True):
 
 
 @pytest.fixture
-def cardealer(app):
-    """The cardealer blueprint's forms and people (no demo records)."""
+def cardealer(app, tmp_path):
+    """The cardealer blueprint's forms and people only: engine tests write their own rules."""
+    folder = tmp_path / "cardealer-forms"
+    shutil.copytree(CARDEALER, folder, ignore=shutil.ignore_patterns("rules", "reports", "dashboards", "demo"))
+    return load(app, folder)
+
+
+@pytest.fixture
+def cardealer_full(app):
+    """The whole cardealer blueprint: forms, people, rules, reports and dashboards (no demo records)."""
     return load(app, CARDEALER)
 
 

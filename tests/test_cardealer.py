@@ -15,7 +15,7 @@ T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shangha
 
 
 @pytest.fixture
-def dealer(app, cardealer, api):
+def dealer(app, cardealer_full, api):
     clock.freeze(T0)
     yield {"admin": api("admin"), "sales1": api("sales1"), "sales3": api("sales3"), "manager": api("manager")}
     clock.reset()
