@@ -542,6 +542,18 @@ class Generator:
         d["expected_next_purchase_date"] = nxt.isoformat()
         d["intent_strength"] = strength
         d["winback_angle"] = REASONS[reasons[0]][2]
+        # grade and pools as the blueprint's grade_defeat rule would have set them at capture
+        days_left = (nxt - captured.date()).days
+        if (bought and days_left > 365) or ("sales_service" in reasons and strength == "low"):
+            d["winback_grade"] = "low_potential"
+        elif {"price", "finance_tradein", "delivery_time"} & set(reasons) and strength != "low" and days_left <= 180:
+            d["winback_grade"] = "high_potential"
+        else:
+            d["winback_grade"] = "mid_term"
+        pools = [p for p, why in (("price_watch", {"price", "finance_tradein"}), ("nurture", {"competitor"}),
+                                  ("monthly_touch", {"not_buying_now"})) if why & set(reasons)]
+        if pools:
+            d["winback_pool"] = pools
         return {"form": "defeat", "key": None, "owner": lead["owner"], "created_by": lead["owner"],
                 "created_at": captured, "data": d}
 
