@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from .. import access
 from ..extensions import db
-from ..forms import catalog
 from ..workflow import engine, expressions, manual, rules
 from ..workflow.models import RuleRun
 from . import bp, serialize
@@ -141,12 +140,10 @@ def press_rule(record_id, key):
 @bp.post("/expressions/check")
 def check_expression():
     body = json_body(("form", "expression"))
-    try:
-        form = catalog.get_form(str(body.get("form")))
-    except catalog.FormNotFound:
-        return invalid({"/form": [_("There is no form “%(name)s”", name=body.get("form"))]})
     if not isinstance(body.get("expression"), str):
         return invalid({"/expression": [_("Give the expression as text")]})
-    version = catalog.current_version(form)
-    problems = expressions.check(body["expression"], version.schema["properties"] if version else {})
+    try:
+        problems = expressions.check_for_form(str(body.get("form")), body["expression"])
+    except LookupError:
+        return invalid({"/form": [_("There is no form “%(name)s”", name=body.get("form"))]})
     return jsonify({"ok": not problems, "errors": [p.to_json() for p in problems]})

@@ -8,7 +8,7 @@ from ..extensions import db
 from ..forms import catalog
 from ..forms.models import Form
 from ..people.models import Team, User
-from .models import Blueprint, BlueprintDocument
+from .models import Blueprint
 
 
 class ExportError(Exception):
@@ -47,10 +47,6 @@ def export(key, directory):
         folder = "reports" if report.kind == "report" else "dashboards"
         _dump(out / folder / f"{report.key}.json", report.body)
         written.append(f"{folder}/{report.key}.json")
-    for doc in db.session.scalars(select(BlueprintDocument).where(BlueprintDocument.blueprint_key == key)
-                                  .order_by(BlueprintDocument.kind, BlueprintDocument.key)):
-        _dump(out / doc.kind / f"{doc.key}.json", doc.body)
-        written.append(f"{doc.kind}/{doc.key}.json")
     teams = db.session.scalars(select(Team).order_by(Team.key)).all()
     users = db.session.scalars(select(User).order_by(User.id)).all()
     people = {

@@ -19,7 +19,7 @@ from ..forms.validation import FORMATS
 from ..people.models import Team, User
 from ..version import __version__
 from . import source
-from .models import Blueprint, BlueprintDocument
+from .models import Blueprint
 
 DOCUMENT_KINDS = ("rules", "reports", "dashboards")
 
@@ -266,13 +266,6 @@ def _write(bundle, with_demo):
                 raise BlueprintError([(name, p, "; ".join(map(str, m))) for p, m in err.errors.items()]) from None
             summary["documents"] += 1
             continue
-        doc = db.session.scalars(select(BlueprintDocument).where(
-            BlueprintDocument.kind == kind, BlueprintDocument.key == key)).first()
-        if doc is None:
-            db.session.add(BlueprintDocument(blueprint_key=bundle.key, kind=kind, key=key, body=body))
-        else:
-            doc.body, doc.blueprint_key = body, bundle.key
-        summary["documents"] += 1
 
     if with_demo:
         summary["demo_records"] = _write_demo(bundle)

@@ -1,5 +1,5 @@
-"""Loaded blueprints and the documents the engine keeps for them."""
-from sqlalchemy import String, UniqueConstraint
+"""Loaded blueprints (their documents live with the engines that use them)."""
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -14,20 +14,3 @@ class Blueprint(db.Model):
     version: Mapped[str] = mapped_column(String(32))
     manifest: Mapped[dict] = mapped_column(JSONType)
     loaded_at = mapped_column(UTCDateTime, default=utcnow)
-
-
-class BlueprintDocument(db.Model):
-    """A rule, report or dashboard definition shipped by a blueprint, kept verbatim.
-
-    The workflow and report engines read these; export writes them back unchanged.
-    """
-
-    __tablename__ = "blueprint_documents"
-    __table_args__ = (UniqueConstraint("kind", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    blueprint_key: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    key: Mapped[str] = mapped_column(String(64))
-    body: Mapped[dict] = mapped_column(JSONType)
-    updated_at = mapped_column(UTCDateTime, default=utcnow)

@@ -39,7 +39,6 @@ GRAINS = ("day", "week", "month", "quarter", "year")
 RELATIVE = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_quarter",
             "this_year", "last_7_days", "last_30_days", "last_90_days", "last_365_days")
 AGGREGATES = {"sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}
-EMPTY = None
 
 
 class ReportInvalid(DefinitionError):

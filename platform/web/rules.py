@@ -142,11 +142,9 @@ def admin_check_expression():
     """Live checks for the rule editor (session + CSRF, unlike the bearer-token API)."""
     data = request.get_json(silent=True) or {}
     try:
-        version = catalog.current_version(catalog.get_form(str(data.get("form"))))
-        fields = version.schema["properties"]
-    except catalog.FormNotFound:
+        problems = expressions.check_for_form(str(data.get("form")), str(data.get("expression", "")))
+    except LookupError:
         return jsonify({"ok": False, "errors": [{"message": _("Choose a form first"), "line": None, "col": None}]})
-    problems = expressions.check(str(data.get("expression", "")), fields)
     return jsonify({"ok": not problems, "errors": [p.to_json() for p in problems]})
 
 

@@ -162,7 +162,6 @@ def init_app(app):
         definitions.extra_checks.append(flows.check_guards)
 
 
-
 def simulate(rule, since, until, limit=5000):
     """Replay a rule over the records created in [since, until), oldest first, as of their
     creation time, and count the outcomes; everything is rolled back afterwards.

@@ -291,6 +291,16 @@ def check(expression, props, extra_names=(), expect=None):
     return problems
 
 
+def check_for_form(form_key, expression):
+    """check() against a form's current published schema; raises LookupError for an unknown form."""
+    from ..forms import catalog
+    try:
+        version = catalog.current_version(catalog.get_form(form_key))
+    except catalog.FormNotFound:
+        raise LookupError(form_key) from None
+    return check(expression, version.schema["properties"] if version else {})
+
+
 def _field_of(node, props):
     if isinstance(node, ast.Name) and node.id in props:
         return node.id
