@@ -3,7 +3,8 @@
     python bench/reports.py                       # SQLite, 1,000,000 leads
     python bench/reports.py --rows 100000 --database-url postgresql://127.0.0.1:5432/formflow_bench
 
-Both sides count the same generated leads: Formflow's records (JSON data, status history)
+Both sides count the same leads, made by the cardealer blueprint's demo generator at the
+requested size (scripts/gen_cardealer_demo.py): Formflow's records (JSON data, status history)
 queried by the report compiler, and a flat table with typed, indexed columns queried by SQL
 written by hand. Printed: median seconds of each and their ratio (compiled / hand-written),
 measured in the same run because these machines are noisy. The figures are ratios, not
@@ -12,20 +13,22 @@ targets to assert.
 import argparse
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CHANNELS = [("douyin_dm", 28), ("live_stream", 22), ("dongchedi", 15), ("autohome", 12), ("showroom", 10),
-            ("referral", 6), ("wechat", 4), ("website", 2), ("auto_show", 1)]
+sys.path.insert(0, str(ROOT / "scripts"))
 STAGES = ["new", "contacted", "invited", "visited", "won"]
+# The states a lead passed through to reach its final one, as the status history records them.
+PATHS = {"new": ["new"], "no_answer": ["new", "no_answer"], "contacted": ["new", "contacted"],
+         "invited": ["new", "contacted", "invited"], "visited": ["new", "contacted", "invited", "visited"],
+         "won": ["new", "contacted", "invited", "visited", "won"], "defeated": ["new", "contacted", "defeated"]}
 
 CHANNEL_REPORT = {"key": "bench_channels", "source": "lead", "dimensions": [{"field": "source_channel"}],
                   "measures": [{"key": "leads", "type": "count"},
@@ -47,16 +50,15 @@ WHERE h.to_value IN ('new', 'contacted', 'invited', 'visited', 'won') GROUP BY h
 """
 
 
-def generate(n, seed=1):
-    """Deterministic leads: (id, channel, quality, final stage index, created_at, owner)."""
-    rnd = random.Random(seed)
-    names, weights = zip(*CHANNELS)
-    start = datetime(2026, 5, 26, tzinfo=timezone.utc)
-    for i in range(1, n + 1):
-        quality = rnd.choices(["a", "b", "c"], [20, 45, 35])[0]
-        stage = rnd.choices(range(len(STAGES)), [30, 30, 15, 10, 15])[0]
-        yield (i, rnd.choices(names, weights)[0], quality, stage, start + timedelta(seconds=rnd.randint(0, 183 * 86400)),
-               rnd.randint(3, 8))
+def generate(n, seed=2022):
+    """The cardealer demo generator's leads (scripts/gen_cardealer_demo.py, size n):
+    (id, data, owner username, created_at, states passed through)."""
+    from gen_cardealer_demo import Generator
+    t0 = time.perf_counter()
+    leads = Generator(n, seed).build_leads()
+    print(f"generated {n:,} demo leads in {time.perf_counter() - t0:.1f}s")
+    for i, lead in enumerate(leads, 1):
+        yield i, lead["data"], lead["owner"], lead["created_at"], PATHS[lead["data"]["status"]]
 
 
 def prepare(url, rows):
@@ -142,16 +144,16 @@ def _load(db, dialect, form_id, version_id, n):
         db.session.commit()
         batch.clear(), hist.clear(), flat.clear(), flat_hist.clear()
 
-    for i, channel, quality, stage, at, owner in generate(n):
-        status = STAGES[stage]
-        data = {"customer_name": f"客户{i}", "phone": f"13{i:09d}"[:11], "source_channel": channel,
-                "quality": quality, "status": status}
+    users = dict(db.session.execute(text("SELECT username, id FROM users")).all())
+    for i, data, username, at, states in generate(n):
+        owner = users[username]
+        at = at.astimezone(timezone.utc)
         batch.append((i, form_id, version_id, json.dumps(data, ensure_ascii=False), 1, owner, at, at,
-                      f"客户{i} 13{i:09d}"[:60]))
-        flat.append((i, channel, quality, status, at, owner))
-        for s in range(stage + 1):
-            hist.append((i, form_id, "status", STAGES[s], at + timedelta(days=s)))
-            flat_hist.append((i, STAGES[s], at + timedelta(days=s)))
+                      f"{data['customer_name']} {data['phone']}"[:60]))
+        flat.append((i, data["source_channel"], data.get("quality"), data["status"], at, owner))
+        for step, state in enumerate(states):
+            hist.append((i, form_id, "status", state, at + timedelta(days=step)))
+            flat_hist.append((i, state, at + timedelta(days=step)))
         if len(batch) >= 20000:
             flush()
     flush()

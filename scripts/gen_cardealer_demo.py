@@ -6,6 +6,12 @@ Writes, under blueprints/cardealer/demo/:
   defeats.jsonl        a lost-customer capture for every lead whose status is "defeated"
   followups.jsonl      follow-up records of the leads
   market_events.jsonl  a few market events (price cut, new stock, promotion, competitor complaint)
+  tasks.jsonl          the open tasks the rules would have left in the last days (plans, cadence, overdue)
+
+Everything the blueprint's rules would have written is written too (grades and pools of defeats,
+the leads' first/last/next follow-up times, wake-ups of dormant customers), because imported
+history fires no rules. The files are dated as of NOW below (blueprint.json says so in
+demo.as_of); the loader moves every date by whole days so that NOW becomes the day it loads.
 
 Records in other files point at leads by import key ("lead-000017"), so a loader must
 import leads before the records that reference them.
@@ -14,6 +20,7 @@ The same --count and --seed always give byte-identical files:
     python scripts/gen_cardealer_demo.py [--count 120] [--seed 2022]
 """
 import argparse
+import bisect
 import json
 import random
 from datetime import date, datetime, time, timedelta, timezone
@@ -44,6 +51,13 @@ LOSS_RATE = {"a": 0.18, "b": 0.32, "c": 0.42}
 PLATFORM_SKILL = {"dongchedi": "懂车帝", "autohome": "汽车之家", "douyin_dm": "抖音私信"}
 BODY_SKILL = {"suv": "SUV", "sedan": "轿车", "mpv": "MPV", "nev": "新能源"}
 OPEN_CAP = 15  # a salesperson with this many open leads gets no new round-robin leads
+# Follow-up cadence per customer class (seed 003), as the cadence_* rules fire it.
+CADENCE = {
+    "potential": (timedelta(days=7), "潜在客户周度触达：短信或朋友圈 · {name}", "cadence_potential"),
+    "intent": (timedelta(days=3.5), "意向客户跟进：电话或微信 · {name}", "cadence_intent"),
+    "key": (timedelta(days=2), "重点客户跟进：邀约到店或电话 · {name}", "cadence_key"),
+    "dormant": (timedelta(days=90), "休眠客户季度唤醒 · {name}", "cadence_dormant"),
+}
 
 BUDGETS = [("budget_under_5", 15), ("budget_5_8", 30), ("budget_8_12", 35), ("budget_over_12", 20)]
 BUDGET_TEXT = {"budget_under_5": "5万内", "budget_5_8": "5-8万", "budget_8_12": "8-12万", "budget_over_12": "12万以上"}
@@ -193,13 +207,14 @@ class People:
         self.hosts = [u["username"] for u in self.sales if "直播" in u["skills"]]
         self.manager = next(u["username"] for u in users if u["role"] == "manager")
         self.admin = next(u["username"] for u in users if u["role"] == "admin")
-        self.open = {u["username"]: [] for u in self.sales}  # closing times of assigned leads
+        self.open = {u["username"]: [] for u in self.sales}  # sorted closing times of assigned leads
 
     def with_skill(self, skill):
         return [u["username"] for u in self.sales if skill in u["skills"]]
 
     def pending(self, username, when):
-        return sum(1 for closes in self.open[username] if closes > when)
+        closing = self.open[username]
+        return len(closing) - bisect.bisect_right(closing, when)
 
     def least_pending(self, candidates, when):
         """The candidate with the fewest open leads, skipping anyone at the cap (or None)."""
@@ -228,11 +243,13 @@ class People:
 class Generator:
     def __init__(self, count, seed):
         self.rng = random.Random(seed)
+        self.extra = random.Random(seed + 1)  # for what came later, leaving the first stream as it was
         self.count = count
         self.people = People(BLUEPRINT / "people.json")
         self.phones = set()
         self.sessions = self._sessions()
         self.leads, self.defeats, self.followups = [], [], []
+        self.won = []  # leads won so far, in order: referrals name one of them
 
     # ------------------------------------------------------------ building blocks
     def _sessions(self):
@@ -319,7 +336,7 @@ class Generator:
             data["live_session"] = session["name"]
             data["live_host"] = host = session["host"]
         if channel == "referral":
-            won = [l for l in self.leads if l["data"]["status"] == "won"]
+            won = self.won
             if won and rng.random() < 0.8:
                 ref = rng.choice(won)["data"]
                 data["referrer"] = f"{ref['customer_name']} {ref['phone']}"
@@ -364,7 +381,7 @@ class Generator:
         owner = self.people.assign(data, host, created)
         closes = {"won": at(deal_day, 17) if deal_day else NOW,
                   "defeated": created + timedelta(days=14)}.get(status, NOW + timedelta(days=30))
-        self.people.open[owner].append(closes)
+        bisect.insort(self.people.open[owner], closes)
         creator = self.people.admin if channel == "website" else owner
         return {"form": "lead", "key": None, "owner": owner, "created_by": creator,
                 "created_at": created, "data": data, "_model": model}
@@ -586,7 +603,8 @@ class Generator:
         return out
 
     # ------------------------------------------------------------ the whole set
-    def run(self):
+    def build_leads(self):
+        """The leads alone, keyed in order of arrival (the benchmark loads a million of these)."""
         rng = self.rng
         times = self.created_times()
         n_dupes = max(1, self.count // 25)
@@ -594,12 +612,19 @@ class Generator:
         for i, created in enumerate(times):
             original = None
             if i in dupe_slots:
-                earlier = [l for l in self.leads if (created - l["created_at"]).days >= 7]
-                original = rng.choice(earlier) if earlier else None
-            self.leads.append(self.build_lead(created, original))
+                week_old = bisect.bisect_right(times, created - timedelta(days=7), hi=i)  # arrived a week before
+                original = self.leads[rng.randrange(week_old)] if week_old else None
+            lead = self.build_lead(created, original)
+            self.leads.append(lead)
+            if lead["data"]["status"] == "won":
+                self.won.append(lead)
         self.leads.sort(key=lambda l: l["created_at"])
         for i, lead in enumerate(self.leads, 1):
             lead["key"] = f"lead-{i:06d}"
+        return self.leads
+
+    def run(self):
+        self.build_leads()
         # Duplicate notes name their original's key, known only now.
         by_phone = {}
         for lead in self.leads:
@@ -611,6 +636,9 @@ class Generator:
             self.followups.extend(fus)
             if lead["data"]["status"] == "defeated":
                 self.defeats.append(self.build_defeat(lead, fus))
+            self.write_back(lead, fus)
+        self.wake_ups()
+        self.leave_gaps()
         self.defeats.sort(key=lambda r: r["created_at"])
         for i, r in enumerate(self.defeats, 1):
             r["key"] = f"defeat-{i:06d}"
@@ -622,16 +650,102 @@ class Generator:
             "defeats.jsonl": self.defeats,
             "followups.jsonl": self.followups,
             "market_events.jsonl": self.market_events(),
+            "tasks.jsonl": self.open_tasks(),
         }
+
+    # ------------------------------------------------------------ what the rules left behind
+    # These use their own random stream, so the records above stay as they were.
+    def write_back(self, lead, followups):
+        """The lead's follow-up times, as the followup_recorded and first_followup rules set them."""
+        lead["_followups"] = followups
+        if not followups:
+            return
+        data, first, last = lead["data"], followups[0]["data"], followups[-1]["data"]
+        data["first_followup_at"] = first["followup_at"]
+        data["last_followup_at"] = last["followup_at"]
+        if last.get("next_followup_at"):
+            data["next_followup_at"] = last["next_followup_at"]
+
+    def wake_ups(self):
+        """Quarterly wake-ups of dormant customers (cadence_dormant) and the ones that came back
+        within or after 30 days (dormant_reactivated), for the activation-rate KPI."""
+        rng = self.extra
+        for lead in self.leads:
+            data = lead["data"]
+            if data["status"] in ("won", "defeated"):
+                continue
+            age = (NOW - lead["created_at"]).days
+            if data.get("customer_class") == "dormant":
+                woken = NOW - timedelta(days=rng.uniform(1, 80))
+                data["woken_at"] = stamp(woken.replace(hour=10, minute=0, second=0))
+            elif age > 110 and data.get("customer_class") in ("potential", "intent") and rng.random() < 0.45:
+                woken = lead["created_at"] + timedelta(days=rng.uniform(90, max(91, age - 6)))
+                back = woken + timedelta(days=rng.uniform(1, 26) if rng.random() < 0.8 else rng.uniform(32, 60))
+                data["woken_at"] = stamp(woken.replace(hour=10, minute=0, second=0))
+                if back < NOW:
+                    data["reactivated_at"] = stamp(office(back).replace(second=0, microsecond=0))
+
+    def leave_gaps(self):
+        """Some capture forms are left incomplete at first (seed 001: complete within 24 hours)."""
+        rng = self.extra
+        for dft in self.defeats:
+            if rng.random() < 0.12:
+                dft["data"].pop("winback_angle", None)
+                if rng.random() < 0.5:
+                    dft["data"].pop("reason_notes", None)
+
+    def open_tasks(self):
+        """Open tasks the blueprint's rules would have left in the last days: follow-up plans for
+        new leads, cadence touches by class, and overdue follow-ups to record."""
+        out = []
+
+        def task(lead, title, due, rule, priority="normal", created=None):
+            out.append({"key": None, "created_at": created or due - timedelta(days=1),
+                        "task": {"form": "lead", "record": lead["key"], "assignee": lead["owner"],
+                                 "title": title, "due_at": due, "priority": priority, "rule": rule}})
+
+        for lead in self.leads:
+            data = lead["data"]
+            if data["status"] in ("won", "defeated"):
+                continue
+            name, created = data["customer_name"], lead["created_at"]
+            last = max((datetime.fromisoformat(f["data"]["followup_at"]) for f in lead["_followups"]), default=None)
+            if NOW - created < timedelta(hours=24) and last is None:
+                task(lead, f"为 {name} 制定跟进计划", created + timedelta(hours=24), "followup_plan_24h",
+                     created=created)
+            cadence = CADENCE.get(data.get("customer_class"))
+            if cadence:
+                period, title, rule = cadence
+                k = int((NOW - created) / period)
+                fired = created + k * period
+                if k >= 1 and NOW - fired < timedelta(days=2) and (last is None or last < fired):
+                    task(lead, title.format(name=name), fired + timedelta(days=1), rule, created=fired)
+            planned = datetime.fromisoformat(data["next_followup_at"]) if data.get("next_followup_at") else None
+            if planned and planned + timedelta(hours=1) <= NOW < planned + timedelta(days=3) \
+                    and (last is None or last < planned):
+                task(lead, f"补录跟进：{name}", planned + timedelta(hours=3), "followup_overdue", "high",
+                     created=planned + timedelta(hours=1))
+        out.sort(key=lambda t: (t["task"]["due_at"], t["task"]["record"]))
+        for i, t in enumerate(out, 1):
+            t["key"] = f"task-{i:06d}"
+            t["task"]["due_at"] = stamp(t["task"]["due_at"])
+        return out
 
 
 def write(records, path):
     with path.open("w", encoding="utf-8", newline="\n") as fh:
         for r in records:
-            row = {k: r[k] for k in ("form", "key", "owner", "created_by")}
-            row["created_at"] = stamp(r["created_at"])
-            row["data"] = r["data"]
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(line(r), ensure_ascii=False) + "\n")
+
+
+def line(r):
+    """One demo line: a record, or an open task."""
+    if "task" in r:
+        return {"key": r["key"], "created_at": stamp(r["created_at"]), "task": r["task"]}
+    row = {k: r[k] for k in ("form", "key", "owner", "created_by")}
+    row["created_at"] = stamp(r["created_at"])
+    row["data"] = r["data"]
+    return row
 
 
 def main(argv=None):

@@ -177,3 +177,106 @@ def test_cli_load_list_and_refusal(app, tmp_path):
     result = runner.invoke(args=["blueprint", "load", str(bp)])
     assert result.exit_code != 0
     assert "people.json#/users/0" in result.output and "nothing changed" in result.output
+
+
+def test_demo_dates_move_to_today_and_open_tasks_come_along(app, tmp_path):
+    """On another domain: with demo.as_of, every date moves by whole days (created_at, date and
+    date-time fields, task due times) so the history ends now; task lines become open tasks."""
+    from datetime import datetime, timedelta, timezone
+
+    from formflow import clock
+    from formflow.workflow.models import Task
+    bp = copy_of(HELPDESK, tmp_path)
+    edit(bp / "blueprint.json", lambda d: d.update(demo={"as_of": "2026-11-20T18:00:00+08:00"}))
+    (bp / "demo" / "tasks.jsonl").write_text(json.dumps({
+        "key": "t1", "created_at": "2026-11-20T10:00:00+08:00",
+        "task": {"form": "ticket", "record": "ticket-0001", "assignee": "agent2", "title": "回访王芳",
+                 "due_at": "2026-11-21T09:00:00+08:00", "priority": "high", "rule": "follow_up"}},
+        ensure_ascii=False) + "\n", encoding="utf-8")
+    source = json.loads((HELPDESK / "demo" / "tickets.jsonl").read_text("utf-8").splitlines()[0])
+    now = datetime(2027, 1, 10, 12, 0, tzinfo=timezone.utc)  # 20:00 in Shanghai, 51 days after as_of
+    clock.freeze(now)
+    try:
+        load(app, bp, demo=True)
+        with app.app_context():
+            ticket = db.session.scalars(select(Record).where(Record.import_key == "ticket-0001")).one()
+            days = timedelta(days=51)
+            assert ticket.created_at == datetime.fromisoformat(source["created_at"]) + days
+            assert datetime.fromisoformat(ticket.data["due_at"]) == datetime.fromisoformat(source["data"]["due_at"]) + days
+            assert ticket.data["subject"] == source["data"]["subject"]  # text is left alone
+            task = db.session.scalars(select(Task)).one()
+            assert (task.title, task.priority, task.record_id, task.assignee.username, task.rule_key) == (
+                "回访王芳", "high", ticket.id, "agent2", "follow_up")
+            assert task.due_at == datetime(2027, 1, 11, 1, 0, tzinfo=timezone.utc) and task.status == "open"
+        load(app, bp, demo=True)  # idempotent: no second task
+        with app.app_context():
+            assert db.session.scalar(select(func.count(Task.id))) == 1
+    finally:
+        clock.reset()
+
+
+def test_a_bad_demo_task_line_names_its_place_and_changes_nothing(app, tmp_path):
+    bp = copy_of(HELPDESK, tmp_path)
+    (bp / "demo" / "tasks.jsonl").write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in (
+        {"key": "t1", "task": {"form": "ticket", "record": "ticket-0001", "assignee": "agent1", "title": "好的"}},
+        {"key": "t2", "task": {"form": "ticket", "record": "ticket-0001", "assignee": "nobody", "title": "坏的"}},
+        {"key": "t3", "task": {"record": "ticket-0001", "assignee": "agent1", "title": "缺表单"}},
+    )) + "\n", encoding="utf-8")
+    with app.app_context():
+        with pytest.raises(loader.BlueprintError) as info:
+            loader.load(bp, with_demo=True)
+        assert counts() == (0, 0, 0, 0, 0, 0)
+    assert any(f == "demo/tasks.jsonl:3" for f, _p, _m in info.value.problems), info.value.problems
+    (bp / "demo" / "tasks.jsonl").write_text("\n".join((bp / "demo" / "tasks.jsonl").read_text("utf-8")
+                                                       .splitlines()[:2]) + "\n", encoding="utf-8")
+    with app.app_context():
+        with pytest.raises(loader.BlueprintError) as info:
+            loader.load(bp, with_demo=True)
+        assert counts() == (0, 0, 0, 0, 0, 0)
+    assert [(f, p) for f, p, _m in info.value.problems] == [("demo/tasks.jsonl:2", "/task/assignee")]
+
+
+def test_saved_trigger_and_within_measure_on_another_domain(app):
+    """A rule that derives a value when a ticket is created and whenever its inputs change, and
+    "reported within an hour of the outage" as a within measure: nothing about cars."""
+    from datetime import datetime, timedelta, timezone
+
+    from formflow import clock
+    from formflow.forms import records
+    from formflow.reports import compiler
+    from formflow.workflow import rules
+    load(app, HELPDESK)
+    t0 = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)
+    with app.test_request_context():
+        rules.save({"key": "priority_from_impact", "form": "ticket",
+                    "trigger": {"type": "saved", "fields": ["users_affected", "is_outage"]},
+                    "actions": [{"type": "set", "values": {
+                        "priority": "\"p1\" if is_outage == True or coalesce(users_affected, 0) >= 50 else \"p3\""}}]})
+        db.session.commit()
+        agent = db.session.scalars(select(User).where(User.username == "agent1")).one()
+        base = {"subject": "打印机", "requester": "张三", "status": "new", "category": "hardware",
+                "description": "无法打印", "priority": "p4"}
+        clock.freeze(t0)
+        small = records.create(catalog.get_form("ticket"), {**base, "users_affected": 2}, agent, owner=agent)
+        outage = records.create(catalog.get_form("ticket"), {**base, "is_outage": True, "users_affected": 300,
+                                                             "outage_start": "2026-11-02T09:30:00+08:00"},
+                                agent, owner=agent)
+        late = records.create(catalog.get_form("ticket"), {**base, "is_outage": True,
+                                                           "outage_start": "2026-11-02T08:00:00+08:00"},
+                              agent, owner=agent)
+        db.session.commit()
+        assert (small.data["priority"], outage.data["priority"], late.data["priority"]) == ("p3", "p1", "p1")
+        records.update(small, {"users_affected": 80}, small.version, agent)  # an input changed: derived again
+        db.session.commit()
+        assert small.data["priority"] == "p1"
+        records.update(small, {"priority": "p4"}, small.version, agent)  # not an input: left as the agent set it
+        db.session.commit()
+        assert small.data["priority"] == "p4"
+        clock.freeze(t0 + timedelta(hours=3))
+        result = compiler.run({"key": "r", "source": "ticket", "filters": [{"field": "is_outage", "op": "eq",
+                                                                            "value": True}],
+                               "measures": [{"key": "n", "type": "count"},
+                                            {"key": "quick", "type": "within", "from": ["field:outage_start"],
+                                             "to": ["created"], "hours": 1}]}, agent)
+        clock.reset()
+    assert result.rows == [[2, 0.5]]  # reported 30 minutes after its outage began; the other 2 hours after

@@ -1,4 +1,5 @@
 """The cardealer blueprint's processes (seeds 000, 001, 003), driven through the API and the clock."""
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -182,35 +183,148 @@ def test_competitor_complaint_alerts_owners_of_customers_lost_to_that_model(app,
     assert not any("机会" in t[0] for t in tasks(app, "sales3"))
 
 
-def test_demo_data_arms_only_future_reminders(app):
+def demo_lines(name):
+    from conftest import CARDEALER
+    return [json.loads(line) for line in (CARDEALER / "demo" / name).read_text("utf-8").splitlines() if line]
+
+
+def test_demo_history_arms_only_future_reminders_and_brings_its_open_tasks(app):
     from conftest import CARDEALER, load
     load(app, CARDEALER, demo=True)
+    expected = demo_lines("tasks.jsonl")
     with app.app_context():
-        assert db.session.scalars(select(Task)).first() is None  # history replays no reminders
         from formflow.workflow.models import DueEntry
         assert db.session.scalar(select(db.func.min(DueEntry.due_at))) > clock.now() - timedelta(minutes=1)
         assert db.session.scalar(select(db.func.count(Record.id))) > 400
+        got = db.session.scalars(select(Task)).all()  # only the demo's open tasks: history replays nothing
+        assert sorted((t.title, t.rule_key, t.record.import_key) for t in got) == sorted(
+            (t["task"]["title"], t["task"]["rule"], t["task"]["record"]) for t in expected)
+        assert {t.assignee.username for t in got} >= {"sales1", "sales2", "sales3"}
+    load(app, CARDEALER, demo=True)  # loading again adds nothing
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Task.id))) == len(expected)
 
 
-def test_dashboards_ship_and_show_numbers_from_the_demo_data(app, client, auth):
+@pytest.mark.parametrize("today", [datetime(2027, 3, 10, 12, 0, tzinfo=timezone.utc),   # 20:00 in Shanghai
+                                   datetime(2027, 3, 10, 0, 30, tzinfo=timezone.utc)])  # 08:30, before as_of's 18:00
+def test_demo_dates_move_so_the_history_ends_now(app, today):
+    """The demo was written as of 2026-11-25 18:00 +08:00; loaded on another day it ends then."""
+    from conftest import CARDEALER, load
+    clock.freeze(today)
+    try:
+        load(app, CARDEALER, demo=True)
+        with app.app_context():
+            leads = db.session.scalars(select(Record).join(Record.form).where(Record.form.has(key="lead"))).all()
+            newest = max(r.created_at for r in leads)
+            assert today - timedelta(days=1) < newest <= today  # the newest lead came in the last day, not later
+            assert min(r.created_at for r in leads) < today - timedelta(days=170)  # six months of history
+            source = {line["key"]: line for line in demo_lines("leads.jsonl")}
+            sample = next(r for r in leads if r.data.get("next_followup_at"))
+            moved = datetime.fromisoformat(sample.data["next_followup_at"]) - datetime.fromisoformat(
+                source[sample.import_key]["data"]["next_followup_at"])
+            assert moved.total_seconds() % 86400 == 0 and moved == sample.created_at - datetime.fromisoformat(
+                source[sample.import_key]["created_at"])  # whole days, the same for every date of a record
+            tasks_due = [t.due_at for t in db.session.scalars(select(Task))]
+            assert any(today - timedelta(days=2) < d < today + timedelta(days=2) for d in tasks_due)
+    finally:
+        clock.reset()
+
+
+def test_first_follow_up_time_and_the_timeliness_kpi(app, dealer):
+    s1, mgr = dealer["sales1"], dealer["manager"]
+    on_time = lead(s1, phone="13912340091", status="contacted")
+    late = lead(s1, phone="13912340092", status="contacted")
+    never = lead(s1, phone="13912340093", status="contacted")
+
+    def follow(rec, at):
+        r = s1.post("/api/v1/forms/followup/records", json={"data": {
+            "lead": rec["id"], "method": "phone", "content": "电话沟通", "followup_at": at}})
+        assert r.status_code == 201, r.json
+
+    follow(on_time, "2026-11-02T11:00:00+08:00")
+    clock.advance(timedelta(hours=30))
+    follow(late, "2026-11-03T15:00:00+08:00")
+    follow(on_time, "2026-11-03T15:30:00+08:00")  # a second follow-up leaves the first one's time alone
+    first = lambda r: s1.get(f"/api/v1/records/{r['id']}").json["data"].get("first_followup_at")  # noqa: E731
+    assert first(on_time) == "2026-11-02T11:00:00+08:00" and first(late) == "2026-11-03T15:00:00+08:00"
+    assert first(never) is None
+    lead(s1, phone="13912340094", status="contacted")  # an hour old, not followed up: not late yet
+    clock.advance(timedelta(hours=1))
+    rows = mgr.get("/api/v1/reports/followup_timeliness/data").json["rows"]
+    assert {r[0]: r[1:] for r in rows}["sales1"] == [4, pytest.approx(1 / 3)]  # 1 on time of 3 due
+
+
+def test_dormant_wake_up_and_activation_rate(app, dealer):
+    s1, mgr = dealer["sales1"], dealer["manager"]
+    back = lead(s1, phone="13912340101", customer_class="dormant", status="contacted")
+    gone = lead(s1, phone="13912340102", customer_class="dormant", status="contacted")
+    clock.advance(timedelta(days=90, minutes=1))
+    sweep(app)
+    assert sum("休眠客户季度唤醒" in t[0] for t in tasks(app, "sales1")) == 2
+    woken = s1.get(f"/api/v1/records/{back['id']}").json
+    assert woken["data"]["woken_at"].startswith("2027-01-31")
+    clock.advance(timedelta(days=10))
+    r = s1.patch(f"/api/v1/records/{back['id']}", json={"data": {"customer_class": "intent"}},
+                 headers={"If-Match": str(woken["version"])})
+    assert r.status_code == 200 and r.json["data"]["reactivated_at"].startswith("2027-02-10")
+    assert any("已被激活" in n for n in notes(app))
+    rows = {r[0]: r[1:] for r in mgr.get("/api/v1/reports/dormant_activation/data").json["rows"]}
+    assert rows["sales1"] == [2, 1.0]  # the other one's 30 days are not over yet
+    clock.advance(timedelta(days=21))
+    rows = {r[0]: r[1:] for r in mgr.get("/api/v1/reports/dormant_activation/data").json["rows"]}
+    assert rows["sales1"] == [2, 0.5]
+    assert s1.get(f"/api/v1/records/{gone['id']}").json["data"].get("reactivated_at") is None
+
+
+def test_incomplete_defeat_capture_alerts_the_manager_after_24_hours(app, dealer):
+    s1 = dealer["sales1"]
+    done = defeat(s1, lead(s1, phone="13912340111"))
+    half = defeat(s1, lead(s1, phone="13912340112", customer_name="未填完"), winback_angle=None, reason_notes=None)
+    clock.advance(timedelta(hours=23))
+    sweep(app)
+    assert not any("未填写完整" in n for n in notes(app))
+    clock.advance(timedelta(hours=1, minutes=1))
+    sweep(app)
+    alerts = [n for n in notes(app) if "未填写完整" in n]
+    assert len(alerts) == 1 and "未填完" in alerts[0]
+    assert [t[0] for t in tasks(app, "sales1") if "补全战败信息" in t[0]] == ["补全战败信息采集表：未填完"]
+    assert done["data"]["winback_grade"] == "high_potential"
+    # grading follows its inputs: a later answer re-grades the capture
+    v = s1.get(f"/api/v1/records/{half['id']}").json["version"]
+    r = s1.patch(f"/api/v1/records/{half['id']}", headers={"If-Match": str(v)}, json={"data": {
+        "reasons": ["sales_service"], "intent_strength": "low", "winback_angle": "经理致歉"}})
+    assert r.status_code == 200 and r.json["data"]["winback_grade"] == "low_potential"
+
+
+def busiest_with_new_leads(app):
+    """The salesperson with the most leads still new in the demo (and those leads)."""
+    with app.app_context():
+        leads = db.session.scalars(select(Record).where(Record.form.has(key="lead"))).all()
+        by_owner = {}
+        for r in leads:
+            if r.data["status"] == "new" and r.owner is not None:
+                by_owner.setdefault(r.owner.username, []).append(r.id)
+    name = max(sorted(by_owner), key=lambda u: len(by_owner[u]))
+    return name, by_owner[name]
+
+
+def test_my_day_shows_the_salespersons_own_tasks_and_new_leads(app, client, auth):
     from conftest import CARDEALER, load
     load(app, CARDEALER, demo=True)
-    auth.login("manager")
-    page = client.get("/reports").get_data(as_text=True)
-    assert "销售经理看板" in page and "渠道营销看板" in page
-    assert 'data-report="channel_overview"' in client.get("/dashboards/manager").get_data(as_text=True)
-    data = client.get("/reports/lead_funnel/data.json").json
-    stages = data["rows"][0]
-    assert stages[0] >= stages[1] >= stages[2] >= stages[3] > 0  # a funnel narrows
-    cycle = {row[0]: row[1] for row in client.get("/reports/cycle_by_quality/data.json").json["rows"]}
-    assert cycle["a"] < cycle["b"]  # A-class leads close faster (seed 000: 7 vs 15 days)
-    auth.logout()
-    auth.login("sales1")
-    assert client.get("/dashboards/manager").status_code == 404
-    mine = client.get("/reports/my_leads_by_status/data.json").json
+    username, new = busiest_with_new_leads(app)
+    auth.login(username)
+    page = client.get("/dashboards/my_day").get_data(as_text=True)
     with app.app_context():
-        own = db.session.scalar(select(db.func.count(Record.id)).where(
-            Record.owner_id == select(User.id).where(User.username == "sales1").scalar_subquery(),
-            Record.form_id == select(Record.form_id).where(Record.data["status"].as_string().is_not(None)).limit(1)
-            .scalar_subquery(), Record.deleted_at.is_(None)))
-    assert sum(row[1] for row in mine["rows"]) == own
+        me = db.session.scalar(select(User.id).where(User.username == username))
+        mine = db.session.scalars(select(Task).where(Task.assignee_id == me)).all()
+        others = db.session.scalars(select(Task).where(Task.assignee_id != me)).all()
+        overdue = [t for t in mine if t.due_at < clock.now()]
+    assert 'data-tile="tasks:overdue"' in page and 'data-tile="tasks:today"' in page
+    assert mine and all(t.title in page for t in overdue)
+    assert not any(t.title in page for t in others if t.title not in {m.title for m in mine})
+    assert new and all(f'/r/{rid}"' in page for rid in new[:12])
+    auth.logout()
+    other = next(f"sales{i}" for i in range(1, 7) if f"sales{i}" != username)
+    auth.login(other)
+    page = client.get("/dashboards/my_day").get_data(as_text=True)
+    assert not any(f'/r/{rid}"' in page for rid in new)

@@ -229,3 +229,34 @@ def test_manager_builds_a_channel_report_by_dragging_and_drills_into_a_bar(app, 
         assert count == first[1]
     finally:
         ctx.close()
+
+
+def test_salesperson_opens_my_day_on_a_phone_after_a_fresh_start(app, live, phone):
+    """Demo loaded as on first start: the salesperson's phone shows today's work and ticks one off."""
+    from conftest import CARDEALER, load
+    from test_cardealer import busiest_with_new_leads
+    load(app, CARDEALER, demo=True)
+    username, _new = busiest_with_new_leads(app)
+    page = phone.new_page()
+    login(page, live, username)
+    page.goto(f"{live.url}/dashboards/my_day")
+    overdue = page.locator('[data-tile="tasks:overdue"] .list-group-item')
+    today = page.locator('[data-tile="tasks:today"] .list-group-item')
+    new_leads = page.locator('[data-tile="my_new_leads:records"] a.list-group-item')
+    assert overdue.count() + today.count() >= 2 and "Nothing here" not in page.content()
+    assert new_leads.count() >= 1
+    page.locator('[data-tile="my_new_leads:records"]').scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelectorAll('.tile-chart .main-svg').length >= 1")
+    shot(page, "my-day-phone")
+    wide = page.evaluate("""Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > 376)
+        .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page scrolls sideways on a phone ({width}px): {wide}"
+    tile = page.locator('[data-tile="tasks:overdue"]')
+    before = tile.locator("form").count()
+    assert before >= 1
+    title = tile.locator("strong").first.inner_text()
+    tile.locator("form button").first.click()
+    page.wait_for_url(re.compile(r".*/dashboards/my_day.*"))
+    assert page.locator('[data-tile="tasks:overdue"] form').count() == before - 1
+    assert title not in page.locator('[data-tile="tasks:overdue"]').inner_text()

@@ -330,7 +330,7 @@ def test_dashboards_roles_range_and_arrangement(app, client, auth, data):
                                                                  {"report": "by_channel", "w": "6"}]}).json["ok"]
     page = client.get("/dashboards/mgr").get_data(as_text=True)
     assert page.index('data-report="by_quality"') < page.index('data-report="by_channel"')
-    assert 'col-md-12 tile" data-report="by_quality"' in page
+    assert 'col-md-12 tile" data-tile="by_quality"' in page
     assert client.post("/dashboards/mgr/layout", json={"tiles": [{"report": "by_quality"}]}).status_code == 422
     auth.logout()
     auth.login("sales1")
@@ -393,3 +393,101 @@ def test_avg_days_between_creation_and_a_date_field(app, cardealer):
     [row] = run(app, {"key": "r", "source": "lead", "measures": [
         {"key": "d", "type": "avg_days", "from": ["created"], "to": ["field:deal_date"]}]})
     assert row["d"] == pytest.approx(sum(spans) / 2, abs=0.01)
+
+
+@pytest.mark.parametrize("hours", [1, 7, 24])
+def test_within_counts_the_edges_exactly_and_waits_for_open_windows(app, cardealer, hours):
+    """An end exactly `hours` after the start is on time, one second later is late; an end in the
+    same second as the start counts; a record still inside its window without an end is not due."""
+    t0 = datetime(2026, 10, 1, 2, 0, tzinfo=timezone.utc)
+    cases = [timedelta(hours=hours), timedelta(hours=hours, seconds=1), timedelta(0), None, None]
+    with app.test_request_context():
+        s1 = user("sales1")
+        for i, after in enumerate(cases):
+            created = t0 if i < 4 else t0 + timedelta(days=30)  # the last one is fresh, the one before overdue
+            clock.freeze(created)
+            data = {"customer_name": "x", "phone": f"1391235{i:04d}", "source_channel": "showroom",
+                    "status": "contacted"}
+            if after is not None:
+                data["first_followup_at"] = (created + after).astimezone(SH).isoformat()
+            records.create(catalog.get_form("lead"), data, s1, owner=s1, system=True)
+            db.session.commit()
+        clock.freeze(t0 + timedelta(days=30, minutes=30))
+        try:
+            result = compiler.run({"key": "r", "source": "lead", "measures": [
+                {"key": "n", "type": "count"},
+                {"key": "w", "type": "within", "from": ["created"], "to": ["field:first_followup_at"],
+                 "hours": hours}]}, user("admin"))
+        finally:
+            clock.reset()
+    assert result.rows == [[5, pytest.approx(2 / 4)]]  # exact and same-second on time, of the four that are due
+
+
+def test_dashboard_tiles_list_own_tasks_and_the_records_behind_a_report(app, client, auth, data):
+    from formflow.reports import compiler as _compiler, store
+    from formflow.workflow.models import Task
+    now = datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
+    with app.app_context():
+        store.save({"key": "fresh", "source": "lead", "filters": [{"field": "status", "op": "eq", "value": "new"}],
+                    "measures": [{"key": "n", "type": "count"}]})
+        s1, s2 = user("sales1"), user("sales2")
+        for who, title, due in ((s1, "昨天该做的", now - timedelta(hours=20)), (s1, "今天下午", now + timedelta(hours=5)),
+                                (s1, "下周", now + timedelta(days=7)), (s2, "别人的任务", now - timedelta(hours=1))):
+            db.session.add(Task(assignee_id=who.id, title=title, due_at=due))
+        db.session.commit()
+        for bad, where in (({"tiles": [{"tasks": "today", "report": "fresh"}]}, "/tiles/0"),
+                           ({"tiles": [{"report": "fresh"}, {"report": "fresh"}]}, "/tiles/1"),
+                           ({"tiles": [{"tasks": "someday"}]}, "/tiles/0")):
+            with pytest.raises(_compiler.ReportInvalid) as err:
+                store.save({"key": "bad", **bad}, kind="dashboard")
+            assert any(p.startswith(where) for p in err.value.errors), err.value.errors
+        store.save({"key": "day", "tiles": [{"tasks": "overdue"}, {"tasks": "today"}, {"tasks": "later"},
+                                            {"report": "fresh", "view": "records"}, {"report": "fresh"}]},
+                   kind="dashboard")
+        db.session.commit()
+        mine_new = [r.id for r in db.session.scalars(select(Record)) if r.data.get("status") == "new"
+                    and r.owner_id == s1.id and r.deleted_at is None]
+        others_new = [r.id for r in db.session.scalars(select(Record)) if r.data.get("status") == "new"
+                      and r.owner_id != s1.id]
+    auth.login("sales1")
+    clock.freeze(now)
+    try:
+        page = client.get("/dashboards/day").get_data(as_text=True)
+    finally:
+        clock.reset()
+
+    def tile(name):
+        start = page.index(f'data-tile="{name}"')
+        end = page.find('class="col-12', start)
+        return page[start:end if end > 0 else None]
+    assert "昨天该做的" in tile("tasks:overdue") and "今天下午" in tile("tasks:today") and "下周" in tile("tasks:later")
+    assert "今天下午" not in tile("tasks:overdue") and "别人的任务" not in page
+    assert mine_new and all(f"/r/{rid}\"" in tile("fresh:records") for rid in sorted(mine_new)[-12:])
+    assert not any(f"/r/{rid}\"" in page for rid in others_new)
+    assert 'data-tile="fresh"' in page and "tile-chart" in tile("fresh")
+    # arranging names tiles by id, task tiles included
+    auth.logout()
+    auth.login("manager")
+    ids = ["fresh", "tasks:later", "fresh:records", "tasks:today", "tasks:overdue"]
+    assert client.post("/dashboards/day/layout", json={"tiles": [{"id": i} for i in ids]}).json["ok"]
+    page = client.get("/dashboards/day").get_data(as_text=True)
+    assert [page.index(f'data-tile="{i}"') for i in ids] == sorted(page.index(f'data-tile="{i}"') for i in ids)
+
+
+def test_top_n_within_each_group(app, data):
+    defn = {"key": "r", "source": "lead", "dimensions": [{"field": "owner"}, {"field": "source_channel"}],
+            "measures": [{"key": "n", "type": "count"}], "top": {"n": 2}}
+    full = run(app, {k: v for k, v in defn.items() if k != "top"})
+    got = run(app, defn)
+    by_owner = defaultdict(list)
+    for row in full:
+        by_owner[row["owner"]].append(row)
+    expected = set()
+    for owner, rows in by_owner.items():
+        ranked = sorted(rows, key=lambda r: (-r["n"], str(r["source_channel"])))
+        expected.update((owner, r["source_channel"]) for r in ranked[:2])
+    assert {(r["owner"], r["source_channel"]) for r in got} == expected and len(got) == len(expected)
+    with app.test_request_context():
+        with pytest.raises(compiler.ReportInvalid) as err:
+            compiler.check({**defn, "dimensions": defn["dimensions"][:1]})
+        assert "/top" in err.value.errors

@@ -5,20 +5,18 @@ Loading is idempotent; a newer definition of a form adds a version and leaves re
 """
 import json
 import re
-from datetime import datetime
 from importlib import resources
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from ..extensions import db
-from ..forms import catalog, definitions, records
-from ..forms.models import Record
+from ..forms import catalog, definitions
 from ..forms.pointers import pointer
 from ..forms.validation import FORMATS
 from ..people.models import Team, User
 from ..version import __version__
-from . import source
+from . import demo, source
 from .models import Blueprint
 
 DOCUMENT_KINDS = ("rules", "reports", "dashboards")
@@ -147,6 +145,13 @@ class Bundle:
     def key(self):
         return self.manifest["key"]
 
+    def form_order(self):
+        return _form_order(self.forms)
+
+
+def _refuse(file, ptr, message):
+    raise BlueprintError([(file, ptr, message)])
+
 
 def version_satisfies(version, spec):
     """Does a dotted version meet a comma-separated list of comparisons like '>=0.1.0'?"""
@@ -268,45 +273,5 @@ def _write(bundle, with_demo):
             continue
 
     if with_demo:
-        summary["demo_records"] = _write_demo(bundle)
+        summary["demo_records"] = demo.write(bundle, _refuse)
     return summary
-
-
-def _write_demo(bundle):
-    users = {u.username: u for u in db.session.scalars(select(User))}
-    order = {k: i for i, k in enumerate(_form_order(bundle.forms))}
-    lines = sorted(bundle.demo, key=lambda item: (order.get(item[2]["form"], len(order)), item[0], item[1]))
-    forms, count = {}, 0
-    for name, n, line in lines:
-        where = f"{name}:{n}"
-        try:
-            form = forms.get(line["form"]) or forms.setdefault(line["form"], catalog.get_form(line["form"]))
-        except catalog.FormNotFound:
-            raise BlueprintError([(where, "/form", f"no form {line['form']!r}")]) from None
-        if db.session.scalar(select(Record.id).where(Record.form_id == form.id, Record.import_key == line["key"])):
-            continue
-        version = catalog.current_version(form)
-        data = _resolve_references(version, dict(line["data"]), where)
-        owner = users.get(line.get("owner")) if line.get("owner") else None
-        if line.get("owner") and owner is None:
-            raise BlueprintError([(where, "/owner", f"no user {line['owner']!r}")])
-        created_at = datetime.fromisoformat(line["created_at"]) if line.get("created_at") else None
-        try:
-            records.create(form, data, users.get(line.get("created_by")) or None, owner=owner,
-                           import_key=line["key"], created_at=created_at, prefix=("data",), system=True)
-        except records.RecordInvalid as err:
-            raise BlueprintError([(where, p, "; ".join(map(str, m))) for p, m in err.errors.items()]) from None
-        count += 1
-    return count
-
-
-def _resolve_references(version, data, where):
-    for name, prop in version.schema["properties"].items():
-        target = prop.get("x-reference") if isinstance(prop, dict) else None
-        if target and isinstance(data.get(name), str):
-            rid = db.session.scalar(select(Record.id).join(Record.form).where(
-                catalog.Form.key == target, Record.import_key == data[name]))
-            if rid is None:
-                raise BlueprintError([(where, f"/data/{name}", f"no {target} record with key {data[name]!r}")])
-            data[name] = rid
-    return data

@@ -8,7 +8,7 @@ exactly, after the query.
 """
 import json
 from dataclasses import dataclass, field as dc_field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from importlib import resources
 from zoneinfo import ZoneInfo
 
@@ -258,8 +258,10 @@ def check(defn):
                     add(f"{base}/{part}", _("Name another measure of this report"))
         if kind == "reached" and not m.get("states"):
             add(base, _("List the states"))
-        if kind in ("conversion", "avg_days") and not (m.get("from") and m.get("to")):
+        if kind in ("conversion", "avg_days", "within") and not (m.get("from") and m.get("to")):
             add(base, _("Give the states to measure from and to"))
+        if kind == "within" and not m.get("hours"):
+            add(base, _("Give the number of hours"))
         for part in ("from", "to"):
             for state in m.get(part) or []:
                 if state.startswith("field:") and not (fields.is_date(state[6:]) or fields.is_datetime(state[6:])):
@@ -267,6 +269,11 @@ def check(defn):
         for j, f in enumerate(m.get("where", [])):
             _check_filter(f, f"{base}/where/{j}", fields, known, add)
     dims = [_dim_key(d) for d in defn.get("dimensions", [])]
+    if defn.get("top"):
+        if len(dims) < 2:
+            add("/top", _("TOP per group needs two dimensions: the groups, then what is ranked"))
+        if defn["top"].get("by", keys[0]) not in keys:
+            add("/top/by", _("Name another measure of this report"))
     for i, s in enumerate(defn.get("sort", [])):
         if s["by"] not in keys and s["by"] not in dims:
             add(f"/sort/{i}/by", _("Sort by a dimension or a measure of this report"))
@@ -379,6 +386,30 @@ def _days_between(a, b, dialect):
     return func.julianday(b) - func.julianday(a)
 
 
+def _seconds_between(a, b, dialect):
+    """Whole seconds from a to b: exact at the edges (an interval of exactly 1 h is 3600, and
+    a stored "12:00:00.000000" equals a field's "12:00:00"), unlike floats or text compares."""
+    if dialect == "postgresql":
+        return func.round(func.extract("epoch", b - a))
+    return func.round((func.julianday(b) - func.julianday(a)) * 86400.0)
+
+
+def _within(measure, fields, cond):
+    """(on time, due) conditions: the end came at most ``hours`` after the start; a record counts
+    once its end is there or its time is up, so today's leads are not late before they can be."""
+    start, end = _entered(measure["from"], fields), _entered(measure["to"], fields)
+    limit, dialect = round(measure["hours"] * 3600), fields.dialect
+    now = clock.now()
+    now = literal(now, db.DateTime(timezone=True)) if dialect == "postgresql" else \
+        literal(now.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"))
+    ended = and_(end.is_not(None), _seconds_between(start, end, dialect) >= 0)
+    on_time = and_(start.is_not(None), ended, _seconds_between(start, end, dialect) <= limit)
+    due = and_(start.is_not(None), or_(ended, _seconds_between(start, now, dialect) > limit))
+    if cond is not None:
+        on_time, due = and_(on_time, cond), and_(due, cond)
+    return on_time, due
+
+
 def compile_report(defn, user, extra_filters=(), dialect=None):
     """(statement, columns, plan) for a checked definition, limited to what user may see."""
     form = check(defn)
@@ -420,10 +451,14 @@ def compile_report(defn, user, extra_filters=(), dialect=None):
         elif kind == "avg_days":
             start, end = _entered(m["from"], fields), _entered(m["to"], fields)
             days = _days_between(start, end, dialect)
-            ok = and_(start.is_not(None), end.is_not(None), end >= start)
+            ok = and_(start.is_not(None), end.is_not(None), _seconds_between(start, end, dialect) >= 0)
             if cond is not None:
                 ok = and_(ok, cond)
             expr = func.avg(case((ok, days)))
+        elif kind == "within":
+            on_time, due = _within(m, fields, cond)
+            selected.append(func.count(distinct(case((due, Record.id)))).label(label + "_from"))
+            expr = func.count(distinct(case((on_time, Record.id))))
         if expr is not None:
             selected.append(expr.label(label))
             plan.append((m, label))
@@ -443,7 +478,8 @@ def compile_report(defn, user, extra_filters=(), dialect=None):
 
 
 def _default_format(kind):
-    return {"share": "percent", "ratio": "percent", "conversion": "percent", "avg_days": "days"}.get(kind, "number")
+    return {"share": "percent", "ratio": "percent", "conversion": "percent", "within": "percent",
+            "avg_days": "days"}.get(kind, "number")
 
 
 def run(defn, user, extra_filters=()):
@@ -456,7 +492,7 @@ def run(defn, user, extra_filters=()):
         row = [r[f"d{i}"] for i in range(ndim)]
         values = {}
         for m, label in plan:
-            if m["type"] == "conversion":
+            if m["type"] in ("conversion", "within"):
                 base = r[label + "_from"] or 0
                 values[m["key"]] = (r[label] or 0) / base if base else None
             elif label is not None:
@@ -475,6 +511,9 @@ def run(defn, user, extra_filters=()):
                 v[m["key"]] = (v.get(m["numerator"]) or 0) / den if den else None
     keys = [c.key for c in columns]
     table = [row + [v[m["key"]] for m, _l in plan] for row, v in rows]
+    if defn.get("top"):
+        table = _top_per_group(table, keys.index(defn["top"].get("by", defn["measures"][0]["key"])),
+                               defn["top"]["n"], ndim)
     for s in reversed(defn.get("sort", [])):
         i = keys.index(s["by"])
         table.sort(key=lambda t: (t[i] is None, t[i] if t[i] is not None else 0) if s.get("dir") != "desc"
@@ -485,6 +524,20 @@ def run(defn, user, extra_filters=()):
         table = table[:defn["limit"]]
     _label_columns(columns, fields, defn["measures"])
     return Result(columns=columns, rows=table)
+
+
+def _top_per_group(table, i, n, ndim):
+    """The n rows with the largest column i within each value of the first column (ties: in
+    order of the other dimensions), groups and their rows kept in the table's order."""
+    groups = {}
+    for row in table:
+        groups.setdefault(row[0], []).append(row)
+    keep = set()
+    for rows in groups.values():
+        ranked = sorted(rows, key=lambda r: (r[i] is None, -(r[i] or 0),
+                                             tuple((x is None, str(x)) for x in r[1:ndim])))
+        keep.update(id(r) for r in ranked[:n])
+    return [r for r in table if id(r) in keep]
 
 
 def _field_label(fields, path, locale):
@@ -532,12 +585,17 @@ def measure_label(m, fields, by_key, locale):
         return _("%(name)s share", name=measure_label(by_key[m["of"]], fields, by_key, locale))
     if kind == "ratio":
         return _("%(name)s share", name=measure_label(by_key[m["numerator"]], fields, by_key, locale))
-    states = lambda xs: "/".join(_option_label(fields, _state_field(fields, m), x, locale)  # noqa: E731
-                                 if x != "created" else _("Created at") for x in xs)
+    def states(xs):
+        return "/".join(_("Created at") if x == "created" else _field_label(fields, x[6:], locale)
+                        if x.startswith("field:") else _option_label(fields, _state_field(fields, m), x, locale)
+                        for x in xs)
     if kind == "reached":
         return _("Reached %(states)s", states=states(m["states"]))
     if kind == "conversion":
         return _("Conversion %(a)s → %(b)s", a=states(m["from"]), b=states(m["to"]))
+    if kind == "within":
+        return _("%(b)s within %(hours)s h of %(a)s", a=states(m["from"]), b=states(m["to"]),
+                 hours=f"{m['hours']:g}")
     return _("Days %(a)s → %(b)s", a=states(m["from"]), b=states(m["to"]))
 
 

@@ -24,11 +24,22 @@ def check_dashboard(body):
         errors.setdefault(pointer(err.absolute_path), []).append(
             _("Not a valid dashboard: %(detail)s", detail=err.message[:300]))
     if not errors:
+        seen = set()
         for i, tile in enumerate(body["tiles"]):
-            if get(tile["report"]) is None:
+            if tile_id(tile) in seen:
+                errors[f"/tiles/{i}"] = [_("This tile is on the dashboard twice")]
+            seen.add(tile_id(tile))
+            if "report" in tile and get(tile["report"]) is None:
                 errors[f"/tiles/{i}/report"] = [_("There is no report “%(name)s”", name=tile["report"])]
     if errors:
         raise compiler.ReportInvalid(errors)
+
+
+def tile_id(tile):
+    """A tile's name on its dashboard: the report (":records" for its record list), or "tasks:<when>"."""
+    if "tasks" in tile:
+        return f"tasks:{tile['tasks']}"
+    return tile["report"] + (":records" if tile.get("view") == "records" else "")
 
 
 def visible_dashboards(user):

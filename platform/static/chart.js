@@ -17,6 +17,7 @@ window.FormflowChart = (function () {
     if (chart.y && chart.y.length) {
       meas = meas.filter(function (p) { return chart.y.indexOf(p[0].key) >= 0; });
     }
+    var allPercent = meas.length > 0 && meas.every(function (m) { return m[0].format === "percent"; });
     el.textContent = "";
     if (type === "table" || !meas.length) { el.hidden = true; return; }
     el.hidden = false;
@@ -61,13 +62,14 @@ window.FormflowChart = (function () {
     } else {
       meas.forEach(function (m, i) {
         traces.push({type: type === "line" ? "scatter" : "bar", name: m[0].label || m[0].key, offsetgroup: String(i),
-                     yaxis: m[0].format === "percent" && meas.length > 1 ? "y2" : "y",
+                     yaxis: m[0].format === "percent" && meas.length > 1 && !allPercent ? "y2" : "y",
                      x: x ? data.rows.map(function (r) { return label(x[0], r[x[1]]); }) : [m[0].key],
                      y: data.rows.map(function (r) { return r[m[1]]; }),
                      customdata: x ? data.rows.map(function (r) { return [r[x[1]]]; }) : [[]]});
       });
     }
     var layout = {margin: {t: 20, r: 50, b: 60, l: 50}, barmode: type === "stacked_bar" ? "stack" : "group",
+                  yaxis: allPercent ? {tickformat: ".0%", rangemode: "tozero"} : {},
                   yaxis2: {overlaying: "y", side: "right", tickformat: ".0%", rangemode: "tozero", showgrid: false},
                   legend: {orientation: "h"}, font: {family: "Noto Sans CJK SC, sans-serif"}};
     Plotly.newPlot(el, traces, layout, {displayModeBar: false, responsive: true});

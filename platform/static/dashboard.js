@@ -9,6 +9,7 @@
 
   grid.querySelectorAll(".tile").forEach(function (tile) {
     var chart = tile.querySelector(".tile-chart");
+    if (!chart) return;  // task and record tiles are drawn by the server
     fetch(chart.dataset.url + range, {credentials: "same-origin"}).then(function (r) { return r.json(); })
       .then(function (data) {
         tile.querySelector(".tile-title").textContent = data.title || tile.dataset.report;
@@ -29,7 +30,7 @@
   if (!grid.dataset.arrange) return;
   function save() {
     var tiles = Array.from(grid.querySelectorAll(".tile")).map(function (t) {
-      return {report: t.dataset.report, w: t.dataset.w};
+      return {id: t.dataset.tile, w: t.dataset.w};
     });
     fetch(grid.dataset.layout, {method: "POST", credentials: "same-origin", body: JSON.stringify({tiles: tiles}),
                                 headers: {"Content-Type": "application/json", "X-CSRFToken": token}});

@@ -62,6 +62,7 @@
 
   var triggerDefaults = {
     created: {type: "created"}, updated: {type: "updated", fields: []},
+    saved: {type: "saved", fields: []},
     status: {type: "status", field: "status", from: [], to: []},
     time: {type: "time", from: "created_at", offset: {hours: 2}},
     cron: {type: "cron", schedule: "0 9 * * *"}, manual: {type: "manual", label: {"zh-CN": "执行"}},

@@ -5,15 +5,20 @@ from pathlib import Path
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
+from .. import clock
 from ..api.reports import range_filters
 from ..extensions import db
 from ..forms import catalog, definitions
 from ..i18n import doc_locale, pick
 from ..reports import compiler, export, store
+from ..workflow.models import Task
 from . import bp
+from .work import open_tasks
 
 BUILDER_ROLES = ("admin", "manager")
+TILE_ROWS = 12  # records or tasks listed in one dashboard tile
 
 
 def _palette():
@@ -179,7 +184,18 @@ def dashboard_view(key):
     dash = store.get(key, "dashboard") or abort(404)
     if dash.body.get("roles") and current_user.role not in dash.body["roles"]:
         abort(404)
-    return render_template("reports/dashboard.html", dash=dash,
+    tiles = []
+    for tile in dash.body["tiles"]:
+        shown = {"tile": tile, "id": store.tile_id(tile)}
+        if "tasks" in tile:
+            mine = select(Task).where(Task.status == "open", Task.assignee_id == current_user.id)
+            shown["tasks"] = open_tasks(mine, tile["tasks"], clock.now(), limit=TILE_ROWS)
+        elif tile.get("view") == "records":
+            report = store.get(tile["report"])
+            shown["report"] = report
+            shown["records"] = compiler.drill(report.body, current_user, {}, limit=TILE_ROWS) if report else []
+        tiles.append(shown)
+    return render_template("reports/dashboard.html", dash=dash, tiles=tiles,
                            may_arrange=current_user.role in BUILDER_ROLES)
 
 
@@ -190,11 +206,13 @@ def dashboard_layout(key):
     if current_user.role not in BUILDER_ROLES:
         abort(403)
     dash = store.get(key, "dashboard") or abort(404)
-    order = (request.get_json(silent=True) or {}).get("tiles") or []
-    tiles = {t["report"]: t for t in dash.body["tiles"]}
-    if sorted(t.get("report") for t in order if isinstance(t, dict)) != sorted(tiles):
+    order = [t for t in (request.get_json(silent=True) or {}).get("tiles") or [] if isinstance(t, dict)]
+    tiles = {store.tile_id(t): t for t in dash.body["tiles"]}
+    names = [str(t.get("id") or t.get("report")) for t in order]
+    if sorted(names) != sorted(tiles):
         return jsonify({"errors": {"/tiles": [_("Send every tile once")]}}), 422
-    new = [{**tiles[t["report"]], **({"w": int(t["w"])} if str(t.get("w", "")).isdigit() else {})} for t in order]
+    new = [{**tiles[name], **({"w": int(t["w"])} if str(t.get("w", "")).isdigit() else {})}
+           for name, t in zip(names, order)]
     try:
         store.save({**dash.body, "tiles": new}, current_user, kind="dashboard")
     except compiler.ReportInvalid as err:

@@ -15,7 +15,7 @@ from ..workflow.models import Rule, RuleRun
 from . import bp
 from .admin import admin_required
 
-TRIGGERS = ("created", "updated", "status", "time", "cron", "manual", "scheduled")
+TRIGGERS = ("created", "updated", "saved", "status", "time", "cron", "manual", "scheduled")
 ACTION_TEMPLATES = {
     "set": {"type": "set", "values": {"field": "expression"}},
     "status": {"type": "status", "to": "state"},

@@ -26,16 +26,24 @@ def _task_scope(stmt):
 @login_required
 def tasks():
     now = clock.now()
-    local = now.astimezone(ZONE)
-    end_of_day = datetime.combine(local.date(), time.max, tzinfo=ZONE)
     base = _task_scope(select(Task).where(Task.status == "open"))
-    overdue = db.session.scalars(base.where(Task.due_at < now).order_by(Task.due_at)).all()
-    today = db.session.scalars(base.where(Task.due_at >= now, Task.due_at <= end_of_day).order_by(Task.due_at)).all()
-    later = db.session.scalars(base.where(or_(Task.due_at > end_of_day, Task.due_at.is_(None)))
-                               .order_by(Task.due_at.is_(None), Task.due_at).limit(100)).all()
+    lists = {when: open_tasks(base, when, now) for when in ("overdue", "today", "later")}
     done = db.session.scalars(_task_scope(select(Task).where(Task.status == "done"))
                               .where(Task.done_at >= now - timedelta(days=7)).order_by(Task.done_at.desc())).all()
-    return render_template("work/tasks.html", overdue=overdue, today=today, later=later, done=done, now=now)
+    return render_template("work/tasks.html", **lists, done=done, now=now)
+
+
+def open_tasks(base, when, now, limit=100):
+    """Open tasks of ``base`` that are overdue, due by the end of today (Asia/Shanghai) or later."""
+    end_of_day = datetime.combine(now.astimezone(ZONE).date(), time.max, tzinfo=ZONE)
+    if when == "overdue":
+        stmt = base.where(Task.due_at < now).order_by(Task.due_at)
+    elif when == "today":
+        stmt = base.where(Task.due_at >= now, Task.due_at <= end_of_day).order_by(Task.due_at)
+    else:
+        stmt = base.where(or_(Task.due_at > end_of_day, Task.due_at.is_(None))).order_by(Task.due_at.is_(None),
+                                                                                          Task.due_at)
+    return db.session.scalars(stmt.limit(limit)).all()
 
 
 @bp.post("/tasks/<int:task_id>/done")
@@ -46,7 +54,9 @@ def task_done(task_id):
         abort(404)
     task.status, task.done_at = "done", clock.now()
     db.session.commit()
-    return redirect(request.form.get("next") or url_for("web.tasks"))
+    target = request.form.get("next", "")
+    local = target.startswith("/") and target[1:2] not in ("/", "\\")  # never off to another site
+    return redirect(target if local else url_for("web.tasks"))
 
 
 @bp.get("/inbox")

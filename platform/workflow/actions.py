@@ -1,7 +1,7 @@
 """What rules do: set values, change state, assign, create tasks, notify, create or update
 records, act on each record of a query, schedule another rule, stop."""
 import re
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 
 from flask_babel import gettext as _
@@ -41,10 +41,19 @@ def _needs_record(record, kind):
         raise ValueError(f"the {kind} action needs a record (cron rules act through for_each)")
 
 
+def _values(action, names, ctx):
+    """Evaluate an action's field values; a moment (``now``) is stored as ISO text, like a form would."""
+    out = {}
+    for name, source in action["values"].items():
+        value = expressions.evaluate(source, names, ctx.functions())
+        out[name] = value.isoformat() if isinstance(value, (datetime, date)) else value
+    return out
+
+
 def _set(action, ctx, record):
     _needs_record(record, "set")
     names = ctx.names(record)
-    values = {k: expressions.evaluate(v, names, ctx.functions()) for k, v in action["values"].items()}
+    values = _values(action, names, ctx)
     records.update(record, values, record.version, None)
     ctx.done.append({"type": "set", "record": record.id, "values": values})
 
@@ -176,7 +185,7 @@ def _notify(action, ctx, record):
 def _create_record(action, ctx, record):
     form = catalog.get_form(action["form"])
     names = ctx.names(record) if record is not None else ctx.names()
-    values = {k: expressions.evaluate(v, names, ctx.functions()) for k, v in action["values"].items()}
+    values = _values(action, names, ctx)
     owner_spec = action.get("owner", "owner")
     owner = None
     if owner_spec == "owner" and record is not None:
@@ -195,7 +204,7 @@ def _update_record(action, ctx, record):
         ctx.done.append({"type": "update_record", "ref": action["ref"], "record": None})
         return
     names = ctx.names(record)
-    values = {k: expressions.evaluate(v, names, ctx.functions()) for k, v in action["values"].items()}
+    values = _values(action, names, ctx)
     records.update(target, values, target.version, None)
     ctx.done.append({"type": "update_record", "record": target.id, "values": values})
 

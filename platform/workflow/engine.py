@@ -68,12 +68,12 @@ def on_save(record, action, old, user, system=False):
         return
     form_key = record.form.key
     if action == "create":
-        for rule in rules.enabled_rules(form_key, ["created"]):
+        for rule in rules.enabled_rules(form_key, ["created", "saved"]):
             run(rule, record, "created", old={}, user=user)
     if action in ("create", "update"):
         changed = {k for k in set(old) | set(record.data) if old.get(k) != record.data.get(k)}
-        if action == "update":
-            for rule in rules.enabled_rules(form_key, ["updated"]):
+        if action == "update":  # "saved" = created, or later changed in one of its fields
+            for rule in rules.enabled_rules(form_key, ["updated", "saved"]):
                 fields = rule.body["trigger"].get("fields")
                 if not fields or changed & set(fields):
                     run(rule, record, "updated", old=old, user=user)

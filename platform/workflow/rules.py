@@ -64,7 +64,7 @@ def check(body, known_rules=()):
     if trigger["type"] == "time" and isinstance(trigger["from"], str) and trigger["from"] not in (
             "created_at", "updated_at") and trigger["from"] not in props:
         add("/trigger/from", _("The form has no field “%(name)s”", name=trigger["from"]))
-    if trigger["type"] in ("updated",):
+    if trigger["type"] in ("updated", "saved"):
         for i, name in enumerate(trigger.get("fields", [])):
             if name not in props:
                 add(f"/trigger/fields/{i}", _("The form has no field “%(name)s”", name=name))
