@@ -1,4 +1,6 @@
 """Command-line tools: flask --app app token|blueprint|user|queue ..."""
+import json
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -25,11 +27,42 @@ def _user(username):
 @token_cli.command("create")
 @click.argument("username")
 @click.option("--name", default="", help="What the token is for.")
-def token_create(username, name):
+@click.option("--default", "defaults", multiple=True, metavar="FORM.FIELD=VALUE",
+              help="A value records created with this token get when they do not send it, "
+                   "e.g. ticket.channel=email for a mailbox feed. Repeatable.")
+def token_create(username, name, defaults):
     """Print a new API token for USERNAME (stored hashed; shown only now)."""
-    _row, token = ApiToken.issue(_user(username), name)
+    _row, token = ApiToken.issue(_user(username), name, _token_defaults(defaults))
     db.session.commit()
     click.echo(token)
+
+
+def _token_defaults(pairs):
+    """{form: {field: value}} from FORM.FIELD=VALUE pairs, checked against the forms' current versions."""
+    from .forms import catalog
+    out = {}
+    for pair in pairs:
+        target, sep, value = pair.partition("=")
+        form_key, dot, field = target.partition(".")
+        if not sep or not dot:
+            raise click.BadParameter(f"{pair!r}: write FORM.FIELD=VALUE", param_hint="--default")
+        try:
+            version = catalog.current_version(catalog.get_form(form_key))
+        except catalog.FormNotFound:
+            version = None
+        if version is None:
+            raise click.BadParameter(f"{pair!r}: there is no form {form_key!r}", param_hint="--default")
+        prop = version.schema["properties"].get(field)
+        if prop is None:
+            raise click.BadParameter(f"{pair!r}: form {form_key!r} has no field {field!r}", param_hint="--default")
+        typed = value
+        if prop.get("type") in ("integer", "number", "boolean"):
+            try:
+                typed = json.loads(value)
+            except ValueError:
+                raise click.BadParameter(f"{pair!r}: {field} takes a {prop['type']}", param_hint="--default") from None
+        out.setdefault(form_key, {})[field] = typed
+    return out
 
 
 @token_cli.command("revoke")

@@ -55,8 +55,34 @@ def test_assignment_follows_source_then_skills_then_load(app, dealer):
     assert suv["owner"]["username"] in ("sales1", "sales6")
     assert loan["owner"]["username"] in ("sales3", "sales5")
     assert other["owner"]["username"] not in (None, "manager")
+    luxury = lead(a, phone="13912340007", source_channel="website", budget="budget_over_12", body_type="suv")
+    assert luxury["owner"]["username"] == "sales5"  # 豪华车 before body type
     mine = lead(dealer["sales1"], phone="13912340006")  # a salesperson's own lead stays theirs
     assert mine["owner"]["username"] == "sales1"
+
+
+def test_the_cap_of_15_open_leads_then_least_pending_round_robin(app, dealer):
+    a = dealer["admin"]
+    owners = [lead(a, phone=f"1391235{i:04d}", source_channel="dongchedi")["owner"]["username"] for i in range(16)]
+    assert owners[:15] == ["sales3"] * 15 and owners[15] != "sales3"  # the platform operator is full
+    rest = [lead(a, phone=f"1391236{i:04d}", source_channel="showroom")["owner"]["username"] for i in range(10)]
+    assert "sales3" not in rest
+    counts = {u: rest.count(u) + owners.count(u) for u in ("sales1", "sales2", "sales4", "sales5", "sales6")}
+    assert max(counts.values()) - min(counts.values()) <= 1  # round robin by open leads
+    # a lead that is won or lost no longer counts: sales3 takes platform leads again
+    with app.app_context():
+        rec = db.session.scalars(select(Record).where(Record.owner_id == select(User.id).where(
+            User.username == "sales3").scalar_subquery()).order_by(Record.id)).first()
+        rid, version = rec.id, rec.version
+    r = dealer["sales3"].patch(f"/api/v1/records/{rid}", json={"data": {"status": "won", "deal_date": "2026-11-02"}},
+                               headers={"If-Match": str(version)})
+    assert r.status_code == 422  # new → won is not a legal step; contact first
+    r = dealer["sales3"].patch(f"/api/v1/records/{rid}", json={"data": {"status": "contacted"}},
+                               headers={"If-Match": str(version)})
+    r = dealer["sales3"].patch(f"/api/v1/records/{rid}", json={"data": {"status": "won", "deal_date": "2026-11-02"}},
+                               headers={"If-Match": str(r.json["version"])})
+    assert r.status_code == 200
+    assert lead(a, phone="13912369999", source_channel="dongchedi")["owner"]["username"] == "sales3"
 
 
 def test_uncontacted_lead_is_escalated_and_reassigned_after_two_hours(app, dealer):
@@ -105,13 +131,18 @@ def notes(app):
         return [n.title for n in db.session.scalars(select(Notification))]
 
 
-def test_deal_hands_over_to_after_sales(app, dealer):
+@pytest.mark.parametrize("deal_at,due", [
+    (T0, T0 + timedelta(days=1)),                                         # Monday → Tuesday
+    (T0 + timedelta(days=4, hours=8), T0 + timedelta(days=7, hours=8)),   # Friday 17:00 → Monday 17:00
+])
+def test_deal_hands_over_to_after_sales_within_one_working_day(app, dealer, deal_at, due):
     s1 = dealer["sales1"]
+    clock.freeze(deal_at)
     rec = lead(s1, phone="13912340041")
     for step in ({"status": "contacted"}, {"status": "won", "deal_date": "2026-11-02"}):
         v = s1.get(f"/api/v1/records/{rec['id']}").json["version"]
         assert s1.patch(f"/api/v1/records/{rec['id']}", json={"data": step}, headers={"If-Match": str(v)}).status_code == 200
-    assert any("转交售后" in t[0] and t[1] == "high" for t in tasks(app, "sales1"))
+    assert [(t[1], t[2]) for t in tasks(app, "sales1") if "转交售后" in t[0]] == [("high", due)]
 
 
 def defeat(client, rec, **data):
@@ -224,8 +255,11 @@ def test_demo_dates_move_so_the_history_ends_now(app, today):
                 source[sample.import_key]["data"]["next_followup_at"])
             assert moved.total_seconds() % 86400 == 0 and moved == sample.created_at - datetime.fromisoformat(
                 source[sample.import_key]["created_at"])  # whole days, the same for every date of a record
-            tasks_due = [t.due_at for t in db.session.scalars(select(Task))]
-            assert any(today - timedelta(days=2) < d < today + timedelta(days=2) for d in tasks_due)
+            as_of = datetime.fromisoformat(json.loads((CARDEALER / "blueprint.json").read_text("utf-8"))["demo"]["as_of"])
+            ahead = {(t["task"]["record"], t["task"]["title"]): datetime.fromisoformat(t["task"]["due_at"]) - as_of
+                     for t in demo_lines("tasks.jsonl")}
+            got = {(t.record.import_key, t.title): t.due_at - today for t in db.session.scalars(select(Task))}
+            assert got == ahead and any(d > timedelta(0) for d in got.values())  # due as far from now as from as_of
     finally:
         clock.reset()
 
@@ -328,3 +362,32 @@ def test_my_day_shows_the_salespersons_own_tasks_and_new_leads(app, client, auth
     auth.login(other)
     page = client.get("/dashboards/my_day").get_data(as_text=True)
     assert not any(f'/r/{rid}"' in page for rid in new)
+
+
+def test_a_platform_feed_token_stamps_its_channel_on_pushed_leads(app, dealer, client):
+    """Seed 000: source tags are filled in where the channel is known. The 懂车帝 feed's token
+    stamps source_channel, so the feed's leads reach the platform's operator without saying so."""
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["token", "create", "admin", "--name", "懂车帝线索接口",
+                               "--default", "lead.source_channel=dongchedi"])
+    assert made.exit_code == 0, made.output
+    feed = {"Authorization": f"Bearer {made.output.strip()}"}
+    body = {"customer_name": "平台客户", "phone": "13912340201", "status": "new", "body_type": "suv"}
+    r = client.post("/api/v1/forms/lead/records", json={"data": body}, headers=feed)
+    assert r.status_code == 201, r.json
+    assert r.json["data"]["source_channel"] == "dongchedi" and r.json["owner"]["username"] == "sales3"
+    said = client.post("/api/v1/forms/lead/records", headers=feed, json={"data": {
+        **body, "phone": "13912340202", "source_channel": "showroom"}})
+    assert said.json["data"]["source_channel"] == "showroom"  # what the caller sends wins
+    for bad, why in (("lead.nope=1", "no field 'nope'"), ("ghost.x=1", "no form 'ghost'"),
+                     ("lead", "FORM.FIELD=VALUE")):
+        result = runner.invoke(args=["token", "create", "admin", "--default", bad])
+        assert result.exit_code != 0 and why in result.output, result.output
+
+
+def test_a_capture_link_prefills_the_channel_and_live_session(app, cardealer_full, client, auth):
+    auth.login("sales2")
+    page = client.get("/f/lead/new?f_source_channel=live_stream&f_live_session=9.28 晚 8 点 SUV 专场直播"
+                      ).get_data(as_text=True)
+    assert '<option selected value="live_stream">' in page or 'value="live_stream" selected' in page
+    assert 'value="9.28 晚 8 点 SUV 专场直播"' in page

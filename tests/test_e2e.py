@@ -239,7 +239,8 @@ def test_salesperson_opens_my_day_on_a_phone_after_a_fresh_start(app, live, phon
     username, _new = busiest_with_new_leads(app)
     page = phone.new_page()
     login(page, live, username)
-    page.goto(f"{live.url}/dashboards/my_day")
+    page.locator("#home-dashboards").get_by_role("link", name="我的一天").click()  # from the start page
+    page.wait_for_url(f"{live.url}/dashboards/my_day")
     overdue = page.locator('[data-tile="tasks:overdue"] .list-group-item')
     today = page.locator('[data-tile="tasks:today"] .list-group-item')
     new_leads = page.locator('[data-tile="my_new_leads:records"] a.list-group-item')

@@ -380,6 +380,11 @@ def test_rule_definitions_are_checked_with_positions(wf):
         rules.save({"key": "bad2", "form": "lead", "trigger": {"type": "cron", "schedule": "61 * * * *"},
                     "actions": []})
     assert "/trigger/schedule" in info.value.errors
+    with pytest.raises(rules.RuleInvalid) as info:  # a misspelt key names itself, not "none of the shapes"
+        rules.save({"key": "bad3", "form": "lead", "trigger": {"type": "created"},
+                    "actions": [{"type": "task", "to": ["owner"], "title": "x", "due": {"working_dayz": 1}}]})
+    [(where, [message])] = info.value.errors.items()
+    assert where == "/actions/0/due" and "working_dayz" in message, info.value.errors
     assert rules.count() == 0
 
 

@@ -5,7 +5,7 @@ from flask import abort, g, jsonify, request
 from flask_babel import gettext as _
 
 from ..extensions import db
-from ..people.auth import user_for_token
+from ..people.auth import token_row
 from . import bp
 
 
@@ -15,14 +15,14 @@ def _authenticate():
         return None  # the description is public; integrators read it before they hold a token
     header = request.headers.get("Authorization", "")
     scheme, _sep, token = header.partition(" ")
-    user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
-    if user is None:
+    row = token_row(token.strip()) if scheme.lower() == "bearer" else None
+    if row is None:
         response = jsonify({"error": {"code": 401, "message": _("A valid bearer token is required.")}})
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="formflow"'
         return response
+    g.user, g.token_defaults = row.user, dict(row.defaults or {})
     db.session.commit()  # last_used_at
-    g.user = user
 
 
 def json_body(allowed):

@@ -59,6 +59,8 @@ def document():
                                                    **_errors(401, 404)}}},
             "/forms/{key}/records": {
                 "post": {"operationId": "createRecord", "summary": "Capture a record",
+                         "description": "Fields the body leaves out take the calling token's defaults for this form "
+                                        "(flask token create --default FORM.FIELD=VALUE), e.g. a platform feed's channel.",
                          "parameters": [FORM_KEY, {"name": "Idempotency-Key", "in": "header", "required": False,
                                                    "description": "A retried request with the same key returns the "
                                                                   "first record instead of creating another",

@@ -74,7 +74,8 @@ def create_record(key):
     default_owner = None if g.user.role == "admin" else g.user
     owner = _owner(body, default_owner)
     try:
-        record = records.create(form, _data(body), g.user, owner=owner, prefix=("data",))
+        data = {**g.token_defaults.get(form.key, {}), **_data(body)}  # what the caller sends wins
+        record = records.create(form, data, g.user, owner=owner, prefix=("data",))
     except records.RecordInvalid as err:
         db.session.rollback()
         return invalid(err.errors)

@@ -2,7 +2,8 @@
 
 Demo files are written once, as of a fixed moment (``blueprint.json`` → ``demo.as_of``). On import
 every date moves forward by whole days so that moment falls on today (yesterday, before its hour of
-day), so a fresh start always shows the last months up to now, with tasks due today. Imported history fires no rules
+day), so a fresh start always shows the last months up to now; open tasks move by the exact time
+since that moment, so what was due in two hours is due in two hours. Imported history fires no rules
 and passes no status flow (it already happened); only timers still in the future are armed.
 """
 from datetime import date, datetime, timedelta
@@ -22,15 +23,20 @@ class Shift:
 
     def __init__(self, as_of):
         if not as_of:
-            self.days = timedelta(0)
+            self.days = self.exact = timedelta(0)
             return
         anchor, now = datetime.fromisoformat(as_of), clock.now()
         self.days = timedelta(days=(now.astimezone(anchor.tzinfo).date() - anchor.date()).days)
         if anchor + self.days > now:  # nothing may happen in the future: before as_of's hour, end yesterday
             self.days -= timedelta(days=1)
+        self.exact = now - anchor
 
     def instant(self, text):
         return datetime.fromisoformat(text) + self.days
+
+    def pending(self, text):
+        """An open task's time keeps its distance from now: due two hours after as_of is due in two hours."""
+        return datetime.fromisoformat(text) + self.exact
 
     def value(self, prop, value):
         """A data value moved if its field is a date or date-time; anything else unchanged."""
@@ -124,11 +130,11 @@ def _task(line, users, shift, where, problem):
     t = line["task"]
     record_id = _record_id(t["form"], t["record"], where, "/task/record", problem) if t.get("record") else None
     assignee = _user(users, t["assignee"], where, "/task/assignee", problem)
-    due = shift.instant(t["due_at"]) if t.get("due_at") else None
+    due = shift.pending(t["due_at"]) if t.get("due_at") else None
     if db.session.scalar(select(Task.id).where(Task.record_id == record_id, Task.assignee_id == assignee.id,
-                                               Task.title == t["title"], Task.due_at == due)):
-        return 0
+                                               Task.title == t["title"], Task.rule_key == t.get("rule"))):
+        return 0  # loaded before (its due time moves with the clock, so it is not part of the match)
     db.session.add(Task(record_id=record_id, assignee_id=assignee.id, title=t["title"], body=t.get("body", ""),
                         priority=t.get("priority", "normal"), due_at=due, rule_key=t.get("rule"),
-                        created_at=shift.instant(line["created_at"]) if line.get("created_at") else clock.now()))
+                        created_at=shift.pending(line["created_at"]) if line.get("created_at") else clock.now()))
     return 1

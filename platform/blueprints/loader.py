@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..forms import catalog, definitions
-from ..forms.pointers import pointer
+from ..forms.pointers import pointer, problems
 from ..forms.validation import FORMATS
 from ..people.models import Team, User
 from ..version import __version__
@@ -64,8 +64,8 @@ class Bundle:
 
     def _check(self, meta, name, doc, base=()):
         ok = True
-        for err in sorted(META[meta].iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-            self.problem(name, pointer([*base, *err.absolute_path]), err.message)
+        for ptr, message in sorted(problems(META[meta], doc)):
+            self.problem(name, pointer(base) + ptr, message)
             ok = False
         return ok
 

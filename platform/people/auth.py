@@ -44,8 +44,8 @@ def authenticate(username, password, address):
     return None
 
 
-def user_for_token(token):
-    """The active user a bearer token belongs to, or None."""
+def token_row(token):
+    """The live ApiToken row of an active user for a bearer token, or None; notes its use."""
     if not token:
         return None
     row = db.session.scalars(select(ApiToken).where(ApiToken.token_hash == ApiToken.digest(token),
@@ -53,4 +53,10 @@ def user_for_token(token):
     if row is None or not row.user.active:
         return None
     row.last_used_at = utcnow()
-    return row.user
+    return row
+
+
+def user_for_token(token):
+    """The active user a bearer token belongs to, or None."""
+    row = token_row(token)
+    return row.user if row is not None else None

@@ -80,6 +80,9 @@ class ApiToken(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow)
     last_used_at = mapped_column(UTCDateTime, nullable=True)
     revoked: Mapped[bool] = mapped_column(default=False)
+    # Values this integration's records get when it does not send them: {form key: {field: value}},
+    # e.g. a mailbox feed's token stamps {"ticket": {"channel": "email"}}.
+    defaults: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
 
     user = relationship(User)
 
@@ -88,10 +91,10 @@ class ApiToken(db.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user, name=""):
+    def issue(cls, user, name="", defaults=None):
         """Create a token for user; return (row, plaintext token)."""
         token = "ff_" + secrets.token_urlsafe(32)
-        row = cls(user=user, token_hash=cls.digest(token), prefix=token[:10], name=name)
+        row = cls(user=user, token_hash=cls.digest(token), prefix=token[:10], name=name, defaults=defaults or None)
         db.session.add(row)
         return row, token
 

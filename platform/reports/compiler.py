@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
-from sqlalchemy import Float, Integer, String, and_, case, cast, distinct, exists, func, literal, or_, \
+from sqlalchemy import Float, Integer, String, and_, case, cast, distinct, func, literal, or_, \
     select, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
@@ -24,7 +24,7 @@ from ..extensions import db
 from ..forms import catalog
 from ..forms.definitions import DefinitionError, enum_of
 from ..forms.models import Record
-from ..forms.pointers import pointer
+from ..forms.pointers import problems
 from ..forms.queries import field_value, where_field
 from ..people.models import Team, User
 from ..workflow.models import StatusChange
@@ -214,8 +214,8 @@ def check(defn):
     def add(ptr, msg):
         errors.setdefault(ptr, []).append(msg)
 
-    for err in META.iter_errors(defn):
-        add(pointer(err.absolute_path), _("Not a valid report: %(detail)s", detail=err.message[:300]))
+    for ptr, message in problems(META, defn):
+        add(ptr, _("Not a valid report: %(detail)s", detail=message[:300]))
     if errors:
         raise ReportInvalid(errors)
     try:
@@ -360,7 +360,10 @@ def _state_field(fields, measure):
 def _reached(states, fields, measure):
     """True when the record is, or ever was, in one of the states."""
     now = fields.value(_state_field(fields, measure)).in_(states)
-    ever = exists(select(1).where(StatusChange.record_id == Record.id, StatusChange.to_value.in_(states)))
+    # not correlated: the database builds the set of ids once (a hash or a temporary index)
+    # instead of probing the history once per record
+    ever = Record.id.in_(select(StatusChange.record_id).where(StatusChange.form_id == fields.form.id,
+                                                              StatusChange.to_value.in_(states)))
     return or_(now, ever)
 
 

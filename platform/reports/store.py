@@ -18,11 +18,10 @@ DASHBOARD = Draft202012Validator(json.loads(resources.files("formflow.reports").
 
 def check_dashboard(body):
     """Refuse a dashboard that is malformed or names a report that does not exist."""
-    from ..forms.pointers import pointer
+    from ..forms.pointers import problems
     errors = {}
-    for err in DASHBOARD.iter_errors(body):
-        errors.setdefault(pointer(err.absolute_path), []).append(
-            _("Not a valid dashboard: %(detail)s", detail=err.message[:300]))
+    for ptr, message in problems(DASHBOARD, body):
+        errors.setdefault(ptr, []).append(_("Not a valid dashboard: %(detail)s", detail=message[:300]))
     if not errors:
         seen = set()
         for i, tile in enumerate(body["tiles"]):

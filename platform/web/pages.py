@@ -10,6 +10,7 @@ from ..forms import catalog, definitions, records, rendering
 from ..forms.models import Record
 from ..i18n import doc_locale, pick
 from ..people.models import User
+from ..reports import store
 from . import bp
 
 
@@ -55,7 +56,7 @@ def home():
     counts = {}
     for f in forms:
         counts[f.key] = browse.list_records(current_user, f, per_page=1).total
-    return render_template("home.html", forms=forms, counts=counts)
+    return render_template("home.html", forms=forms, counts=counts, dashboards=store.visible_dashboards(current_user))
 
 
 @bp.get("/f/<key>")

@@ -36,6 +36,21 @@ def duration(spec):
                      weeks=spec.get("weeks", 0))
 
 
+def later(spec):
+    """Now plus a due/after spec; ``working_days`` steps over Saturdays and Sundays in Asia/Shanghai
+    (public holidays are not known), keeping the time of day."""
+    moment = clock.now() + duration(spec)
+    days = spec.get("working_days", 0)
+    if days:
+        local = moment.astimezone(expressions.ZONE)
+        while days:
+            local += timedelta(days=1)
+            if local.weekday() < 5:
+                days -= 1
+        moment = local
+    return moment
+
+
 def _needs_record(record, kind):
     if record is None:
         raise ValueError(f"the {kind} action needs a record (cron rules act through for_each)")
@@ -146,7 +161,7 @@ def render(template, ctx, record):
 
 
 def _task(action, ctx, record):
-    due = clock.now() + duration(action["due"]) if action.get("due") else None
+    due = later(action["due"]) if action.get("due") else None
     title, body = render(action["title"], ctx, record), render(action.get("body"), ctx, record)
     made = []
     for user in recipients(action["to"], ctx, record):
@@ -233,7 +248,7 @@ def _schedule(action, ctx, record):
     target = db.session.scalars(select(Rule).where(Rule.key == action["rule"])).first()
     if target is None:
         raise ValueError(f"no rule {action['rule']!r}")
-    due = clock.now() + duration(action["after"])
+    due = later(action["after"])
     rid = record.id if record is not None else None
     entry = db.session.scalars(select(DueEntry).where(DueEntry.rule_id == target.id,
                                                       DueEntry.record_id == rid)).first()

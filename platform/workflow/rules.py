@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..forms import catalog
 from ..forms.definitions import DefinitionError
-from ..forms.pointers import pointer
+from ..forms.pointers import pointer, problems
 from ..types import utcnow
 from . import expressions
 from .models import Rule, RuleRevision
@@ -40,8 +40,8 @@ def check(body, known_rules=()):
     def add(ptr, msg):
         errors.setdefault(ptr, []).append(msg)
 
-    for err in META.iter_errors(body):
-        add(pointer(err.absolute_path), _("Not a valid rule: %(detail)s", detail=err.message[:300]))
+    for ptr, message in problems(META, body):
+        add(ptr, _("Not a valid rule: %(detail)s", detail=message[:300]))
     if errors:
         raise RuleInvalid(errors)
     try:
