@@ -39,7 +39,10 @@ def token_create(username, name, defaults):
 
 def _token_defaults(pairs):
     """{form: {field: value}} from FORM.FIELD=VALUE pairs, checked against the forms' current versions."""
+    from jsonschema import Draft202012Validator
+
     from .forms import catalog
+    from .forms.validation import FORMATS
     out = {}
     for pair in pairs:
         target, sep, value = pair.partition("=")
@@ -56,11 +59,14 @@ def _token_defaults(pairs):
         if prop is None:
             raise click.BadParameter(f"{pair!r}: form {form_key!r} has no field {field!r}", param_hint="--default")
         typed = value
-        if prop.get("type") in ("integer", "number", "boolean"):
+        if prop.get("type") in ("integer", "number", "boolean", "array"):
             try:
                 typed = json.loads(value)
             except ValueError:
                 raise click.BadParameter(f"{pair!r}: {field} takes a {prop['type']}", param_hint="--default") from None
+        wrong = next(Draft202012Validator(prop, format_checker=FORMATS).iter_errors(typed), None)
+        if wrong is not None:  # refused now, not on every call the feed makes later
+            raise click.BadParameter(f"{pair!r}: {wrong.message}", param_hint="--default")
         out.setdefault(form_key, {})[field] = typed
     return out
 

@@ -684,6 +684,8 @@ class Generator:
                 data["woken_at"] = stamp(woken.replace(hour=10, minute=0, second=0))
                 if back < NOW:
                     data["reactivated_at"] = stamp(office(back).replace(second=0, microsecond=0))
+                else:  # woken, not back yet: still in the dormant pool
+                    data["customer_class"] = "dormant"
 
     def leave_gaps(self):
         """Some capture forms are left incomplete at first (seed 001: complete within 24 hours)."""
@@ -725,11 +727,26 @@ class Generator:
                     and (last is None or last < planned):
                 task(lead, f"补录跟进：{name}", planned + timedelta(hours=3), "followup_overdue", "high",
                      created=planned + timedelta(hours=1))
+        for dft in self.defeats:  # captures still incomplete a day later (defeat_capture_24h)
+            d, captured = dft["data"], dft["created_at"]
+            if timedelta(hours=24) <= NOW - captured < timedelta(days=3) and incomplete(d):
+                out.append({"key": None, "created_at": captured + timedelta(hours=24),
+                            "task": {"form": "defeat", "record": dft["key"], "assignee": dft["owner"],
+                                     "title": f"补全战败信息采集表：{d['customer_name']}",
+                                     "due_at": captured + timedelta(hours=28), "priority": "high",
+                                     "rule": "defeat_capture_24h"}})
         out.sort(key=lambda t: (t["task"]["due_at"], t["task"]["record"]))
         for i, t in enumerate(out, 1):
             t["key"] = f"task-{i:06d}"
             t["task"]["due_at"] = stamp(t["task"]["due_at"])
         return out
+
+
+def incomplete(d):
+    """A defeat capture the defeat_capture_24h rule would still find incomplete."""
+    return (not d.get("reason_notes") or not d.get("expected_next_purchase_date") or not d.get("winback_angle")
+            or (d.get("bought_other_car") and not (d.get("competitor_model") and d.get("competitor_price")))
+            or (not d.get("never_visited") and not d.get("first_visit_date")))
 
 
 def write(records, path):

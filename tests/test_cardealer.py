@@ -1,5 +1,6 @@
 """The cardealer blueprint's processes (seeds 000, 001, 003), driven through the API and the clock."""
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -376,11 +377,19 @@ def test_a_platform_feed_token_stamps_its_channel_on_pushed_leads(app, dealer, c
     r = client.post("/api/v1/forms/lead/records", json={"data": body}, headers=feed)
     assert r.status_code == 201, r.json
     assert r.json["data"]["source_channel"] == "dongchedi" and r.json["owner"]["username"] == "sales3"
+    other = runner.invoke(args=["token", "create", "admin", "--default", "lead.source_channel=autohome"])
+    again = {"data": {**body, "phone": "13912340203"}}  # two feeds of one user, the same key
+    a = client.post("/api/v1/forms/lead/records", json=again, headers={**feed, "Idempotency-Key": "42"})
+    b = client.post("/api/v1/forms/lead/records", json=again,
+                    headers={"Authorization": f"Bearer {other.output.strip()}", "Idempotency-Key": "42"})
+    assert (a.status_code, b.status_code) == (201, 201) and a.json["id"] != b.json["id"]
+    assert (a.json["data"]["source_channel"], b.json["data"]["source_channel"]) == ("dongchedi", "autohome")
     said = client.post("/api/v1/forms/lead/records", headers=feed, json={"data": {
         **body, "phone": "13912340202", "source_channel": "showroom"}})
     assert said.json["data"]["source_channel"] == "showroom"  # what the caller sends wins
     for bad, why in (("lead.nope=1", "no field 'nope'"), ("ghost.x=1", "no form 'ghost'"),
-                     ("lead", "FORM.FIELD=VALUE")):
+                     ("lead", "FORM.FIELD=VALUE"), ("lead.source_channel=dongchedl", "dongchedl"),
+                     ("lead.accepts_loan=maybe", "boolean")):
         result = runner.invoke(args=["token", "create", "admin", "--default", bad])
         assert result.exit_code != 0 and why in result.output, result.output
 
@@ -391,3 +400,31 @@ def test_a_capture_link_prefills_the_channel_and_live_session(app, cardealer_ful
                       ).get_data(as_text=True)
     assert '<option selected value="live_stream">' in page or 'value="live_stream" selected' in page
     assert 'value="9.28 晚 8 点 SUV 专场直播"' in page
+
+
+def test_kpi_times_are_filled_in_by_rules_and_never_by_people(app, dealer, client, auth):
+    """first_followup_at, last_followup_at, woken_at and reactivated_at are readonly in the lead's UI
+    document: the rules write them; the API refuses a change naming the field, and the edit page
+    shows them without sending them, so saving the page keeps them."""
+    s1 = dealer["sales1"]
+    rec = lead(s1, phone="13912340301", status="contacted")
+    assert s1.post("/api/v1/forms/followup/records", json={"data": {
+        "lead": rec["id"], "method": "phone", "content": "电话沟通", "followup_at": "2026-11-02T10:00:00+08:00"}}
+    ).status_code == 201
+    now = s1.get(f"/api/v1/records/{rec['id']}").json
+    assert now["data"]["first_followup_at"] == "2026-11-02T10:00:00+08:00"
+    r = s1.patch(f"/api/v1/records/{rec['id']}", headers={"If-Match": str(now["version"])},
+                 json={"data": {"first_followup_at": "2026-11-02T09:00:00+08:00", "notes": "改时间"}})
+    assert r.status_code == 422 and list(r.json["errors"]) == ["/data/first_followup_at"]
+    assert s1.post("/api/v1/forms/lead/records", json={"data": {
+        "customer_name": "新客户", "phone": "13912340302", "source_channel": "showroom", "status": "new",
+        "reactivated_at": "2026-11-01T09:00:00+08:00"}}).status_code == 422
+    auth.login("sales1")
+    page = client.get(f"/r/{rec['id']}/edit").get_data(as_text=True)
+    [tag] = re.findall(r'<input[^>]*name="f_first_followup_at"[^>]*>', page)
+    assert "disabled" in tag and 'value="2026-11-02T10:00"' in tag
+    form = {"_version": str(now["version"]), "f_customer_name": "客户", "f_phone": "13912340301",
+            "f_source_channel": "showroom", "f_status": "contacted", "f_notes": "网页保存"}
+    assert client.post(f"/r/{rec['id']}/edit", data=form).status_code in (302, 303)
+    after = s1.get(f"/api/v1/records/{rec['id']}").json["data"]
+    assert after["notes"] == "网页保存" and after["first_followup_at"] == "2026-11-02T10:00:00+08:00"

@@ -398,13 +398,17 @@ def test_avg_days_between_creation_and_a_date_field(app, cardealer):
 @pytest.mark.parametrize("hours", [1, 7, 24])
 def test_within_counts_the_edges_exactly_and_waits_for_open_windows(app, cardealer, hours):
     """An end exactly `hours` after the start is on time, one second later is late; an end in the
-    same second as the start counts; a record still inside its window without an end is not due."""
+    same second as the start, or seconds before it (forms keep minutes), is on time; a record still
+    inside its window without an end is not due."""
     t0 = datetime(2026, 10, 1, 2, 0, tzinfo=timezone.utc)
-    cases = [timedelta(hours=hours), timedelta(hours=hours, seconds=1), timedelta(0), None, None]
+    cases = [timedelta(hours=hours), timedelta(hours=hours, seconds=1), timedelta(0), None, None,
+             timedelta(seconds=-37)]  # the last: a follow-up at 10:05 for a lead entered at 10:05:37
     with app.test_request_context():
         s1 = user("sales1")
         for i, after in enumerate(cases):
-            created = t0 if i < 4 else t0 + timedelta(days=30)  # the last one is fresh, the one before overdue
+            created = t0 + timedelta(days=30) if i == 4 else t0  # the fifth is fresh, the fourth overdue
+            if i == 5:
+                created = t0 + timedelta(seconds=37)
             clock.freeze(created)
             data = {"customer_name": "x", "phone": f"1391235{i:04d}", "source_channel": "showroom",
                     "status": "contacted"}
@@ -420,7 +424,7 @@ def test_within_counts_the_edges_exactly_and_waits_for_open_windows(app, cardeal
                  "hours": hours}]}, user("admin"))
         finally:
             clock.reset()
-    assert result.rows == [[5, pytest.approx(2 / 4)]]  # exact and same-second on time, of the four that are due
+    assert result.rows == [[6, pytest.approx(3 / 5)]]  # exact, same second, same minute on time; of five due
 
 
 def test_dashboard_tiles_list_own_tasks_and_the_records_behind_a_report(app, client, auth, data):

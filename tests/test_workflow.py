@@ -385,6 +385,10 @@ def test_rule_definitions_are_checked_with_positions(wf):
                     "actions": [{"type": "task", "to": ["owner"], "title": "x", "due": {"working_dayz": 1}}]})
     [(where, [message])] = info.value.errors.items()
     assert where == "/actions/0/due" and "working_dayz" in message, info.value.errors
+    with pytest.raises(rules.RuleInvalid) as info:  # a misspelt type lists the types there are
+        rules.save({"key": "bad4", "form": "lead", "trigger": {"type": "created"}, "actions": [{"type": "taks"}]})
+    assert "'taks' is not one of" in info.value.errors["/actions/0/type"][0] and "'task'" in \
+        info.value.errors["/actions/0/type"][0]
     assert rules.count() == 0
 
 

@@ -21,7 +21,7 @@ def _authenticate():
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="formflow"'
         return response
-    g.user, g.token_defaults = row.user, dict(row.defaults or {})
+    g.user, g.token_id, g.token_defaults = row.user, row.id, dict(row.defaults or {})
     db.session.commit()  # last_used_at
 
 

@@ -67,7 +67,8 @@ def create_record(key):
     if len(key_header) > 200:
         abort(problem(400, _("Idempotency-Key is longer than 200 characters.")))
     digest = hashlib.sha256(json.dumps([key, body], sort_keys=True).encode()).hexdigest()
-    if key_header:
+    if key_header:  # a key is the calling token's own: two feeds of one user never share one
+        key_header = hashlib.sha256(f"{g.token_id}\0{key_header}".encode()).hexdigest()
         replay = _replay(key_header, digest)
         if replay is not None:
             return replay

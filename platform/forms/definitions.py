@@ -256,3 +256,8 @@ def checksum(definition):
     """A stable digest of what a version holds, to tell changed definitions from reloads."""
     body = {k: definition.get(k) for k in ("schema", "ui", "settings")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def readonly_fields(ui):
+    """Fields the UI document marks readonly: only rules and imports write them."""
+    return {name for name, f in (ui or {}).get("fields", {}).items() if isinstance(f, dict) and f.get("readonly")}

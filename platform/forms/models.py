@@ -95,7 +95,8 @@ class RecordChange(db.Model):
 
 
 class IdempotencyKey(db.Model):
-    """Remembers which record an API client's Idempotency-Key created."""
+    """Remembers which record an API client's Idempotency-Key created (``key``: a SHA-256 of the
+    calling token and the client's key, so keys are scoped per token)."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("user_id", "key"),)

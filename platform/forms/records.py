@@ -6,13 +6,15 @@ refuses; the caller commits.
 import hashlib
 import json
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
 from ..types import utcnow
-from . import catalog, validation
+from . import catalog, definitions, validation
 from .models import Record, RecordChange
+from .pointers import pointer
 
 
 # Other parts of the engine subscribe to record changes here; forms itself knows none of them.
@@ -104,6 +106,14 @@ def validate(version, data, user, prefix=(), system=False, kept=()):
         raise RecordInvalid(errors)
 
 
+def _untouched(version, old, new, prefix):
+    """People may not change readonly fields (rules and imports fill them in): RecordInvalid."""
+    errors = {pointer([*prefix, name]): [_("This field is filled in by the system")]
+              for name in sorted(definitions.readonly_fields(version.ui)) if old.get(name) != new.get(name)}
+    if errors:
+        raise RecordInvalid(errors)
+
+
 def _derived(record, version):
     settings = version.settings or {}
     record.search_text = " ".join(
@@ -149,6 +159,8 @@ def create(form, data, user, owner=None, import_key=None, created_at=None, prefi
     if version is None:
         raise NotPublished(form.key)
     data = clean(version, data)
+    if user is not None and not system:
+        _untouched(version, {}, data, prefix)
     validate(version, data, user, prefix, system)
     for hook in before_save:
         hook(None, {}, data, user, form=form, prefix=prefix, system=system)
@@ -181,6 +193,8 @@ def update(record, changes, expected_version, user, owner=..., prefix=()):
     merged = clean(version, merged)
     kept = {v for k, v in record.data.items() if isinstance(v, int) and merged.get(k) == v
             and "x-reference" in version.schema["properties"].get(k, {})}
+    if user is not None:
+        _untouched(version, record.data, merged, prefix)
     validate(version, merged, user, prefix, kept=kept)
     for hook in before_save:
         hook(record, record.data, merged, user, form=record.form, prefix=prefix, system=False)

@@ -78,8 +78,10 @@ def build_form_class(version, locale, users=(), references=None):
             if uif.get("placeholder"):
                 attrs["placeholder"] = pick(uif["placeholder"], locale)
             field = _field(widget, name, prop, ui, locale, users, references or {}, kw, attrs)
+            if uif.get("readonly"):  # shown, never submitted: filled in by the system
+                field.kwargs["render_kw"] = {**(field.kwargs.get("render_kw") or {}), "disabled": True}
             setattr(RecordForm, PREFIX + name, field)
-            meta[name] = {"widget": widget, "required": name in required,
+            meta[name] = {"widget": widget, "required": name in required, "readonly": bool(uif.get("readonly")),
                           "visible_when": uif.get("visible_when"), "required_when": uif.get("required_when")}
     RecordForm.field_meta = meta
     return RecordForm
@@ -121,6 +123,8 @@ def to_data(form):
     """Typed record data from a submitted form (empty inputs left out)."""
     data = {}
     for name, meta in form.field_meta.items():
+        if meta.get("readonly"):
+            continue  # never submitted (disabled), never changed by people
         value = form[PREFIX + name].data
         widget = meta["widget"]
         if value in (None, "", []):

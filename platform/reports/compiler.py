@@ -398,14 +398,17 @@ def _seconds_between(a, b, dialect):
 
 
 def _within(measure, fields, cond):
-    """(on time, due) conditions: the end came at most ``hours`` after the start; a record counts
-    once its end is there or its time is up, so today's leads are not late before they can be."""
+    """(on time, due) conditions: the end came at most ``hours`` after the start (or before it); a
+    record counts once its end is there or its time is up, so today's leads are not late before
+    they can be."""
     start, end = _entered(measure["from"], fields), _entered(measure["to"], fields)
     limit, dialect = round(measure["hours"] * 3600), fields.dialect
     now = clock.now()
     now = literal(now, db.DateTime(timezone=True)) if dialect == "postgresql" else \
         literal(now.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"))
-    ended = and_(end.is_not(None), _seconds_between(start, end, dialect) >= 0)
+    # an end before its start is on time: forms keep whole minutes, so a follow-up in the minute
+    # a record was entered (10:05 for 10:05:37) must not count as late
+    ended = end.is_not(None)
     on_time = and_(start.is_not(None), ended, _seconds_between(start, end, dialect) <= limit)
     due = and_(start.is_not(None), or_(ended, _seconds_between(start, now, dialect) > limit))
     if cond is not None:

@@ -148,6 +148,9 @@
         }
         li.appendChild(el("span", "", " →"));
         li.appendChild(select(states, m.to[0], function (v) { m.to = [v]; }, "to"));
+      } else if (["count_distinct", "sum", "avg", "min", "max"].indexOf(m.type) < 0) {
+        // shares, ratios, reached, within: kept as defined (edited in the JSON), shown by name
+        li.appendChild(el("span", "", (m.title && (m.title["zh-CN"] || m.title.en)) || m.key));
       } else {
         li.appendChild(el("span", "", field(m.field).label));
         li.appendChild(select([["count_distinct", "去重计数"], ["sum", "合计"], ["avg", "平均"], ["min", "最小"], ["max", "最大"]],
@@ -203,7 +206,13 @@
                   .map(function (f) { var c = {field: f.field, op: f.op}; if (f.value !== undefined) c.value = f.value; return c; }),
                 chart: {type: document.getElementById("charttype").value}};
     var title = document.getElementById("rtitle").value;
-    if (title) body.title = {"zh-CN": title};
+    if (initial && initial.title) body.title = JSON.parse(JSON.stringify(initial.title));  // keep other languages
+    if (title) body.title = Object.assign(body.title || {}, {"zh-CN": title});
+    // what this page does not edit (description, sort, limit, TOP per group, chart axes) is kept as it was
+    if (initial && initial.source === body.source) {
+      ["description", "sort", "limit", "top"].forEach(function (k) { if (initial[k] !== undefined) body[k] = initial[k]; });
+      if (initial.chart) body.chart = Object.assign({}, initial.chart, body.chart);
+    }
     return body;
   }
 

@@ -259,7 +259,8 @@ def record_edit(record_id):
         expected = request.form.get("_version", "")
         if wtf.validate_on_submit():
             data = rendering.to_data(wtf)
-            changes = {n: data.get(n) for n in version.schema["properties"]}
+            fixed = definitions.readonly_fields(version.ui)
+            changes = {n: data.get(n) for n in version.schema["properties"] if n not in fixed}
             try:
                 records.update(record, changes, int(expected) if expected.isdigit() else -1, current_user,
                                owner=_chosen_owner(record.owner))

@@ -15,7 +15,7 @@ from ..i18n import doc_locale, pick
 from ..reports import compiler, export, store
 from ..workflow.models import Task
 from . import bp
-from .work import open_tasks
+from .work import count_tasks, open_tasks
 
 BUILDER_ROLES = ("admin", "manager")
 TILE_ROWS = 12  # records or tasks listed in one dashboard tile
@@ -190,10 +190,13 @@ def dashboard_view(key):
         if "tasks" in tile:
             mine = select(Task).where(Task.status == "open", Task.assignee_id == current_user.id)
             shown["tasks"] = open_tasks(mine, tile["tasks"], clock.now(), limit=TILE_ROWS)
+            shown["total"] = count_tasks(mine, tile["tasks"], clock.now())
         elif tile.get("view") == "records":
             report = store.get(tile["report"])
             shown["report"] = report
-            shown["records"] = compiler.drill(report.body, current_user, {}, limit=TILE_ROWS) if report else []
+            shown["records"] = compiler.drill(report.body, current_user, {}, limit=TILE_ROWS + 1) if report else []
+            shown["more"] = len(shown["records"]) > TILE_ROWS
+            shown["records"] = shown["records"][:TILE_ROWS]
         tiles.append(shown)
     return render_template("reports/dashboard.html", dash=dash, tiles=tiles,
                            may_arrange=current_user.role in BUILDER_ROLES)

@@ -1,5 +1,6 @@
 """A person's own work: tasks (overdue, today, later) and the in-app inbox."""
 from datetime import datetime, time, timedelta
+from urllib.parse import urlsplit
 
 from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -27,23 +28,31 @@ def _task_scope(stmt):
 def tasks():
     now = clock.now()
     base = _task_scope(select(Task).where(Task.status == "open"))
-    lists = {when: open_tasks(base, when, now) for when in ("overdue", "today", "later")}
+    lists = {when: open_tasks(base, when, now, limit=None if when != "later" else 100)
+             for when in ("overdue", "today", "later")}
     done = db.session.scalars(_task_scope(select(Task).where(Task.status == "done"))
                               .where(Task.done_at >= now - timedelta(days=7)).order_by(Task.done_at.desc())).all()
     return render_template("work/tasks.html", **lists, done=done, now=now)
 
 
-def open_tasks(base, when, now, limit=100):
-    """Open tasks of ``base`` that are overdue, due by the end of today (Asia/Shanghai) or later."""
+def _bucket(base, when, now):
     end_of_day = datetime.combine(now.astimezone(ZONE).date(), time.max, tzinfo=ZONE)
     if when == "overdue":
-        stmt = base.where(Task.due_at < now).order_by(Task.due_at)
-    elif when == "today":
-        stmt = base.where(Task.due_at >= now, Task.due_at <= end_of_day).order_by(Task.due_at)
-    else:
-        stmt = base.where(or_(Task.due_at > end_of_day, Task.due_at.is_(None))).order_by(Task.due_at.is_(None),
-                                                                                          Task.due_at)
-    return db.session.scalars(stmt.limit(limit)).all()
+        return base.where(Task.due_at < now)
+    if when == "today":
+        return base.where(Task.due_at >= now, Task.due_at <= end_of_day)
+    return base.where(or_(Task.due_at > end_of_day, Task.due_at.is_(None)))
+
+
+def open_tasks(base, when, now, limit=100):
+    """Open tasks of ``base`` that are overdue, due by the end of today (Asia/Shanghai) or later,
+    soonest first (ties in the order they were made); at most ``limit`` (None: all)."""
+    stmt = _bucket(base, when, now).order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+    return db.session.scalars(stmt.limit(limit) if limit else stmt).all()
+
+
+def count_tasks(base, when, now):
+    return db.session.scalar(select(func.count()).select_from(_bucket(base, when, now).subquery()))
 
 
 @bp.post("/tasks/<int:task_id>/done")
@@ -54,9 +63,17 @@ def task_done(task_id):
         abort(404)
     task.status, task.done_at = "done", clock.now()
     db.session.commit()
-    target = request.form.get("next", "")
-    local = target.startswith("/") and target[1:2] not in ("/", "\\")  # never off to another site
-    return redirect(target if local else url_for("web.tasks"))
+    return redirect(_local(request.form.get("next", "")) or url_for("web.tasks"))
+
+
+def _local(target):
+    """target if it is a path on this site, else None: never a redirect to another site."""
+    if not target or any(ord(c) < 32 or c == "\\" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return target
 
 
 @bp.get("/inbox")

@@ -57,11 +57,16 @@ def _needs_record(record, kind):
 
 
 def _values(action, names, ctx):
-    """Evaluate an action's field values; a moment (``now``) is stored as ISO text, like a form would."""
+    """Evaluate an action's field values; a moment (``now``) is stored as a form stores one: ISO
+    text in Asia/Shanghai to the minute, so saving the form again does not change it."""
     out = {}
     for name, source in action["values"].items():
         value = expressions.evaluate(source, names, ctx.functions())
-        out[name] = value.isoformat() if isinstance(value, (datetime, date)) else value
+        if isinstance(value, datetime):
+            value = value.astimezone(expressions.ZONE).replace(second=0, microsecond=0).isoformat()
+        elif isinstance(value, date):
+            value = value.isoformat()
+        out[name] = value
     return out
 
 
