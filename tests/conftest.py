@@ -215,6 +215,15 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture
+def desk(browser):
+    """A fresh desktop-sized browser context (1280 px wide), for admins and managers."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1600}, locale="zh-CN")
+    ctx.set_default_timeout(15000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
 def phone(browser):
     """A fresh phone-sized browser context (375 px wide, touch)."""
     ctx = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True,

@@ -161,7 +161,7 @@ def test_admin_writes_assignment_and_sla_rules_in_the_browser(app, live, browser
         clock.reset()
 
 
-def test_manager_builds_a_channel_report_by_dragging_and_drills_into_a_bar(app, live, browser, cardealer):
+def test_manager_builds_a_channel_report_by_dragging_and_drills_into_a_bar(app, live, desk, cardealer):
     from sqlalchemy import select
 
     from formflow.extensions import db
@@ -177,58 +177,53 @@ def test_manager_builds_a_channel_report_by_dragging_and_drills_into_a_bar(app, 
                                                       "source_channel": ch, "status": "new", "quality": q},
                            sales1, owner=sales1)
         db.session.commit()
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1600}, locale="zh-CN")
-    ctx.set_default_timeout(15000)
-    try:
-        page = ctx.new_page()
-        login(page, live, "manager")
-        page.goto(f"{live.url}/reports/builder")
-        page.locator("#source").select_option("lead")
-        chip = lambda label: page.locator("#palette li", has_text=label).first  # noqa: E731
-        chip("来源渠道").drag_to(page.locator("#zone-rows"))
-        chip("记录数").drag_to(page.locator("#zone-measures"))
-        chip("线索质量").drag_to(page.locator("#zone-measures"))
-        page.locator("#zone-measures label", has_text="显示为占比").locator("input").check()
-        # the keyboard alternative: the chip's own button
-        chip("转化率").get_by_role("button").first.press("Enter")
-        page.locator("#charttype").select_option("bar")
-        page.locator("#rkey").fill("channel_quality")
-        page.locator("#rtitle").fill("渠道线索质量")
-        page.locator("#preview-table tr").nth(3).wait_for()
-        page.screenshot(path=str(ARTIFACTS / "report-builder.png"), full_page=True)
-        page.get_by_role("button", name="保存").click()
-        page.wait_for_url(f"{live.url}/reports/channel_quality")
-        page.locator("#chart .bars path").first.wait_for()
-        page.screenshot(path=str(ARTIFACTS / "report-view.png"), full_page=True)
-        with app.test_request_context():
-            from formflow.reports import store
-            report = store.get("channel_quality")
-            manager = db.session.scalars(select(User).where(User.username == "manager")).one()
-            result = compiler.run(report.body, manager)
-        rows = {r[0]: r for r in result.rows}
-        assert rows["douyin_dm"][1] == 3
-        share = [c.key for c in result.columns].index([c.key for c in result.columns if c.key.endswith("_share")][0])
-        assert abs(rows["douyin_dm"][share] - 2 / 3) < 1e-9
-        table = page.locator("#report-table").inner_text()
-        assert "抖音私信" in table and "66.67%" in table
-        # put it on a dashboard and drill into a bar from there
-        page.goto(f"{live.url}/dashboards/new")
-        page.get_by_label("键").fill("manager_home")
-        page.get_by_label("标题").fill("经理看板")
-        page.get_by_label("渠道线索质量").check()
-        page.get_by_role("button", name="保存").click()
-        page.wait_for_url(f"{live.url}/dashboards/manager_home")
-        page.locator(".tile-chart .bars path").first.wait_for()
-        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-        box = page.locator(".tile-chart .bars path").first.bounding_box()
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # plotly reads hover, then click
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # drill into the first bar
-        page.wait_for_url("**/drill?**")
-        count = page.locator(".list-group-item-action").count()
-        first = result.rows[0]
-        assert count == first[1]
-    finally:
-        ctx.close()
+    page = desk.new_page()
+    login(page, live, "manager")
+    page.goto(f"{live.url}/reports/builder")
+    page.locator("#source").select_option("lead")
+    chip = lambda label: page.locator("#palette li", has_text=label).first  # noqa: E731
+    chip("来源渠道").drag_to(page.locator("#zone-rows"))
+    chip("记录数").drag_to(page.locator("#zone-measures"))
+    chip("线索质量").drag_to(page.locator("#zone-measures"))
+    page.locator("#zone-measures label", has_text="显示为占比").locator("input").check()
+    # the keyboard alternative: the chip's own button
+    chip("转化率").get_by_role("button").first.press("Enter")
+    page.locator("#charttype").select_option("bar")
+    page.locator("#rkey").fill("channel_quality")
+    page.locator("#rtitle").fill("渠道线索质量")
+    page.locator("#preview-table tr").nth(3).wait_for()
+    page.screenshot(path=str(ARTIFACTS / "report-builder.png"), full_page=True)
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(f"{live.url}/reports/channel_quality")
+    page.locator("#chart .bars path").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "report-view.png"), full_page=True)
+    with app.test_request_context():
+        from formflow.reports import store
+        report = store.get("channel_quality")
+        manager = db.session.scalars(select(User).where(User.username == "manager")).one()
+        result = compiler.run(report.body, manager)
+    rows = {r[0]: r for r in result.rows}
+    assert rows["douyin_dm"][1] == 3
+    share = [c.key for c in result.columns].index([c.key for c in result.columns if c.key.endswith("_share")][0])
+    assert abs(rows["douyin_dm"][share] - 2 / 3) < 1e-9
+    table = page.locator("#report-table").inner_text()
+    assert "抖音私信" in table and "66.67%" in table
+    # put it on a dashboard and drill into a bar from there
+    page.goto(f"{live.url}/dashboards/new")
+    page.get_by_label("键").fill("manager_home")
+    page.get_by_label("标题").fill("经理看板")
+    page.get_by_label("渠道线索质量").check()
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(f"{live.url}/dashboards/manager_home")
+    page.locator(".tile-chart .bars path").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    box = page.locator(".tile-chart .bars path").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # plotly reads hover, then click
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # drill into the first bar
+    page.wait_for_url("**/drill?**")
+    count = page.locator(".list-group-item-action").count()
+    first = result.rows[0]
+    assert count == first[1]
 
 
 def test_salesperson_opens_my_day_on_a_phone_after_a_fresh_start(app, live, phone):
@@ -263,23 +258,18 @@ def test_salesperson_opens_my_day_on_a_phone_after_a_fresh_start(app, live, phon
     assert title not in page.locator('[data-tile="tasks:overdue"]').inner_text()
 
 
-def test_saving_a_report_from_the_builder_keeps_what_the_page_does_not_edit(app, live, browser, cardealer_full):
+def test_saving_a_report_from_the_builder_keeps_what_the_page_does_not_edit(app, live, desk, cardealer_full):
     """The TOP 3 per month, its sort and English title survive a save from the drag-and-drop page."""
     from formflow.extensions import db
     from formflow.reports import store
     with app.app_context():
         before = store.get("defeat_reasons_by_month").body
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1400}, locale="zh-CN")
-    ctx.set_default_timeout(15000)
-    try:
-        page = ctx.new_page()
-        login(page, live, "manager")
-        page.goto(f"{live.url}/reports/builder?key=defeat_reasons_by_month")
-        page.locator("#rtitle").fill("每月战败原因前三")
-        page.get_by_role("button", name="保存").click()
-        page.wait_for_url(f"{live.url}/reports/defeat_reasons_by_month")
-    finally:
-        ctx.close()
+    page = desk.new_page()
+    login(page, live, "manager")
+    page.goto(f"{live.url}/reports/builder?key=defeat_reasons_by_month")
+    page.locator("#rtitle").fill("每月战败原因前三")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(f"{live.url}/reports/defeat_reasons_by_month")
     with app.app_context():
         db.session.expire_all()
         after = store.get("defeat_reasons_by_month").body

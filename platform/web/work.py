@@ -36,7 +36,10 @@ def tasks():
 
 
 def _bucket(base, when, now):
+    """base narrowed to overdue, today, later, or "due" (overdue or today) open tasks."""
     end_of_day = datetime.combine(now.astimezone(ZONE).date(), time.max, tzinfo=ZONE)
+    if when == "due":
+        return base.where(Task.due_at <= end_of_day)
     if when == "overdue":
         return base.where(Task.due_at < now)
     if when == "today":
@@ -98,9 +101,8 @@ def counts():
     """(open tasks due by the end of today, unread notifications) for the navigation bar."""
     if not getattr(current_user, "is_authenticated", False):
         return 0, 0
-    end = datetime.combine(clock.now().astimezone(ZONE).date(), time.max, tzinfo=ZONE)
-    due = db.session.scalar(select(func.count(Task.id)).where(Task.assignee_id == current_user.id,
-                                                              Task.status == "open", Task.due_at <= end))
+    due = count_tasks(select(Task).where(Task.assignee_id == current_user.id, Task.status == "open"), "due",
+                      clock.now())
     unread = db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == current_user.id,
                                                                          Notification.read_at.is_(None)))
     return due, unread
