@@ -3,6 +3,7 @@
 Everything that asks "what time is it?" for business logic calls ``now()``.
 """
 import contextlib
+import functools
 import threading
 from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
@@ -57,3 +58,20 @@ def at(moment):
         yield
     finally:
         _local.reset(token)
+
+
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+def zone():
+    """The business time zone (the TIMEZONE setting, default Asia/Shanghai): what "today",
+    "this month", working days and cron schedules mean. Outside an app, the default."""
+    from flask import current_app, has_app_context
+    name = current_app.config.get("TIMEZONE", DEFAULT_ZONE) if has_app_context() else DEFAULT_ZONE
+    return _zone_info(name)
+
+
+@functools.lru_cache(maxsize=16)
+def _zone_info(name):
+    from zoneinfo import ZoneInfo
+    return ZoneInfo(name)

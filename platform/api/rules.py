@@ -5,7 +5,7 @@ from flask import abort, g, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from .. import access
+from .. import access, clock
 from ..extensions import db
 from ..workflow import engine, expressions, manual, rules
 from ..workflow.models import RuleRun
@@ -108,7 +108,7 @@ def _day(value, where):
         d = date.fromisoformat(str(value))
     except ValueError:
         raise ValueError(where) from None
-    return datetime(d.year, d.month, d.day, tzinfo=expressions.ZONE)
+    return datetime(d.year, d.month, d.day, tzinfo=clock.zone())
 
 
 @bp.get("/rules/<key>/runs")

@@ -6,7 +6,6 @@ decided by the JSON Schema (see validation.py), and its messages are put back on
 import json
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -15,6 +14,7 @@ from wtforms import SelectChoice, fields, widgets
 from wtforms.validators import Optional
 
 
+from .. import clock
 from ..i18n import pick
 from . import definitions
 
@@ -25,7 +25,7 @@ PREFIX = "f_"
 
 
 def _zone():
-    return ZoneInfo(current_app.config["TIMEZONE"])
+    return clock.zone()
 
 
 class MultiCheckboxField(fields.SelectMultipleField):

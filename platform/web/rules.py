@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import access
+from .. import access, clock
 from ..extensions import db
 from ..forms import catalog
 from ..i18n import doc_locale, pick
@@ -170,8 +170,8 @@ def admin_rule_simulate(key):
         start, end = (date.fromisoformat(str(data.get(k))) for k in ("from", "to"))
     except ValueError:
         return jsonify({"error": _("Give a date as YYYY-MM-DD")}), 422
-    since = datetime(start.year, start.month, start.day, tzinfo=expressions.ZONE)
-    until = datetime(end.year, end.month, end.day, tzinfo=expressions.ZONE) + timedelta(days=1)
+    since = datetime(start.year, start.month, start.day, tzinfo=clock.zone())
+    until = datetime(end.year, end.month, end.day, tzinfo=clock.zone()) + timedelta(days=1)
     return jsonify(engine.simulate(rule, since, until))
 
 

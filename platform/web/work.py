@@ -9,7 +9,6 @@ from sqlalchemy import func, or_, select
 from .. import clock
 from ..extensions import db
 from ..people.models import User
-from ..workflow.expressions import ZONE
 from ..workflow.models import Notification, Task
 from . import bp
 
@@ -37,7 +36,7 @@ def tasks():
 
 def _bucket(base, when, now):
     """base narrowed to overdue, today, later, or "due" (overdue or today) open tasks."""
-    end_of_day = datetime.combine(now.astimezone(ZONE).date(), time.max, tzinfo=ZONE)
+    end_of_day = datetime.combine(now.astimezone(clock.zone()).date(), time.max, tzinfo=clock.zone())
     if when == "due":
         return base.where(Task.due_at <= end_of_day)
     if when == "overdue":

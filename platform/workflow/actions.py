@@ -42,7 +42,7 @@ def later(spec):
     moment = clock.now() + duration(spec)
     days = spec.get("working_days", 0)
     if days:
-        local = moment.astimezone(expressions.ZONE)
+        local = moment.astimezone(clock.zone())
         while days:
             local += timedelta(days=1)
             if local.weekday() < 5:
@@ -63,7 +63,7 @@ def _values(action, names, ctx):
     for name, source in action["values"].items():
         value = expressions.evaluate(source, names, ctx.functions())
         if isinstance(value, datetime):
-            value = value.astimezone(expressions.ZONE).replace(second=0, microsecond=0).isoformat()
+            value = value.astimezone(clock.zone()).replace(second=0, microsecond=0).isoformat()
         elif isinstance(value, date):
             value = value.isoformat()
         out[name] = value

@@ -8,7 +8,6 @@ no comprehensions, no f-strings, an attribute allow-list, and named size limits.
 import ast
 import functools
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import simpleeval
 from flask_babel import gettext as _
@@ -19,7 +18,6 @@ MAX_LENGTH = 1000          # characters in one expression
 MAX_NODES = 300            # syntax-tree nodes in one expression
 MAX_STRING = 10_000        # characters in any string an expression builds
 MAX_POWER = 10_000         # largest exponent
-ZONE = ZoneInfo("Asia/Shanghai")
 
 # Attributes an expression may read, per type: reading only, nothing that formats or mutates.
 ALLOWED_ATTRS = {
@@ -57,15 +55,15 @@ def _as_datetime(value):
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=ZONE)
+        return value if value.tzinfo else value.replace(tzinfo=clock.zone())
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=ZONE)
+        return datetime(value.year, value.month, value.day, tzinfo=clock.zone())
     text = str(value)
     if len(text) == 10:
         d = date.fromisoformat(text)
-        return datetime(d.year, d.month, d.day, tzinfo=ZONE)
+        return datetime(d.year, d.month, d.day, tzinfo=clock.zone())
     dt = datetime.fromisoformat(text)
-    return dt if dt.tzinfo else dt.replace(tzinfo=ZONE)
+    return dt if dt.tzinfo else dt.replace(tzinfo=clock.zone())
 
 
 def hours_since(value):
@@ -84,12 +82,12 @@ def days_until(value):
     dt = _as_datetime(value)
     if dt is None:
         return None
-    return (dt.astimezone(ZONE).date() - clock.now().astimezone(ZONE).date()).days
+    return (dt.astimezone(clock.zone()).date() - clock.now().astimezone(clock.zone()).date()).days
 
 
 def today():
     """Today's date in Asia/Shanghai, as YYYY-MM-DD (comparable with date fields)."""
-    return clock.now().astimezone(ZONE).date().isoformat()
+    return clock.now().astimezone(clock.zone()).date().isoformat()
 
 
 def contains(values, value):
@@ -248,7 +246,7 @@ def truthy(expression, names, functions=None):
 def names_for(data, props, old=None, user=None, record=None, event=None):
     """The names a rule's expressions see: every field (None when empty) plus the context."""
     names = {name: data.get(name) for name in props}
-    names.update(old=Fields(old or {}), user=Fields(user or {}), now=clock.now().astimezone(ZONE),
+    names.update(old=Fields(old or {}), user=Fields(user or {}), now=clock.now().astimezone(clock.zone()),
                  record=Fields(record or {}), event=Fields(event or {}))
     return names
 

@@ -153,7 +153,7 @@ def _repeat(rule, record, due, now):
 
 def run_cron(now=None):
     """Fire cron rules whose schedule matches this minute (Asia/Shanghai), once across consumers."""
-    now = (now or clock.now()).astimezone(expressions.ZONE)
+    now = (now or clock.now()).astimezone(clock.zone())
     minute = now.strftime("%Y%m%d%H%M")
     fired = 0
     for rule in db.session.scalars(select(Rule).where(Rule.trigger_type == "cron", Rule.enabled.is_(True))).all():
