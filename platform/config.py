@@ -19,6 +19,7 @@ def defaults(instance_path):
         "LOCALES": ["zh_CN", "en"],
         "TIMEZONE": "Asia/Shanghai",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "PASSWORD_HASH_METHOD": "scrypt",
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_WINDOW_SECONDS": 15 * 60,
         "PAGE_SIZE": 20,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import config
+from . import config, sqlite
 from .extensions import babel, csrf, db, login_manager, migrate
 
 PACKAGE = Path(__file__).parent
@@ -23,7 +23,7 @@ def create_app(test_config=None, instance_path=None):
     app.json.ensure_ascii = False  # Chinese stays readable in API responses and JSON editors
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     config.finish(app)
-    _sqlite_transactions(app)
+    sqlite.init_app(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from . import i18n
@@ -49,25 +49,3 @@ def create_app(test_config=None, instance_path=None):
     api.init_app(app)
     cli.init_app(app)
     return app
-
-
-def _sqlite_transactions(app):
-    """SQLite for a multi-threaded app: WAL (readers never block the writer) and a busy timeout
-    (writers queue for the lock instead of failing at once)."""
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        return
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    opts = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-    opts.setdefault("connect_args", {}).setdefault("timeout", 30)
-
-    if getattr(_sqlite_transactions, "installed", False):
-        return
-
-    @event.listens_for(Engine, "connect")
-    def _connect(dbapi_connection, _record):
-        if type(dbapi_connection).__module__.startswith("sqlite3"):
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
-
-    _sqlite_transactions.installed = True

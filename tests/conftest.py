@@ -90,6 +90,7 @@ def app(template_db, tmp_path):
         "QUEUE_NAME": queue_name,
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",  # the real scrypt is tested once, in test_people.py
     }, instance_path=str(tmp_path / "instance"))
     with app.app_context():
         if url.startswith("postgres"):

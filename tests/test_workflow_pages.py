@@ -2,6 +2,7 @@
 import json
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import select
 
 from formflow import clock
@@ -138,11 +139,19 @@ def test_overdue_and_today_tasks(app, client, auth, cardealer):
         clock.reset()
 
 
-def test_simulate_from_the_editor(app, client, auth, cardealer):
+@pytest.fixture
+def evening_utc():
+    """17:00 UTC is already tomorrow in Shanghai: "today" must be the business day, not UTC's."""
+    clock.freeze(datetime(2026, 11, 2, 17, 0, tzinfo=timezone.utc))
+    yield
+    clock.reset()
+
+
+def test_simulate_from_the_editor(app, client, auth, cardealer, evening_utc):
     auth.login("admin")
     client.post("/admin/rules/new", data=rule_form())
     client.post("/f/lead/new", data=LEAD_FORM)
-    today = clock.now().astimezone(timezone.utc).date().isoformat()
+    today = clock.now().astimezone(clock.zone()).date().isoformat()
     res = client.post("/admin/rules/new_lead_task/simulate", json={"from": "2020-01-01", "to": today}).json
     assert res["records"] == 1 and res["actions"] == {"task": 1}
     assert client.post("/admin/rules/new_lead_task/simulate", json={"from": "x", "to": today}).status_code == 422

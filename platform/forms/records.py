@@ -211,8 +211,9 @@ def update(record, changes, expected_version, user, owner=..., prefix=()):
     try:
         db.session.flush()
     except StaleDataError:
-        db.session.rollback()
-        raise StaleRecord(db.session.get(Record, record.id))
+        # Someone saved the record since it was read. The caller's transaction is the caller's:
+        # a rule's savepoint rolls back alone, a request rolls back and answers "stale".
+        raise StaleRecord(record) from None
     _log(record, "update", user, diff)
     for hook in after_save:
         hook(record, "update", old, user, system=False)

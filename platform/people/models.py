@@ -2,6 +2,7 @@
 import hashlib
 import secrets
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -40,7 +41,10 @@ class User(UserMixin, db.Model):
     team = relationship(Team, back_populates="members")
 
     def set_password(self, password):
-        self.password_hash = generate_password_hash(password)
+        # PASSWORD_HASH_METHOD is werkzeug's method string (default scrypt); only the test suite
+        # lowers it, so that its hundreds of demo logins do not spend minutes hashing.
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password):
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)

@@ -14,6 +14,7 @@ from flask import current_app
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
+from .. import sqlite
 from ..extensions import db
 from ..types import utcnow
 
@@ -65,7 +66,7 @@ class Queue:
         name = f"{fn.__module__}.{fn.__qualname__}"
 
         def run(*args, **kwargs):
-            with app.app_context():
+            with app.app_context(), sqlite.writing():
                 try:
                     return fn(*args, **kwargs)
                 finally:
