@@ -23,6 +23,9 @@ def defaults(instance_path):
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_WINDOW_SECONDS": 15 * 60,
         "PAGE_SIZE": 20,
+        "RULE_RUN_RETENTION_DAYS": 180,   # the run log behind "why did this happen?"
+        "CRON_MARK_RETENTION_DAYS": 30,   # must exceed the cron catch-up look-back (a day)
+        "JOB_RETENTION_DAYS": 30,
         "BOOTSTRAP_SERVE_LOCAL": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,

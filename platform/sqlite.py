@@ -8,10 +8,11 @@ SQLAlchemy documents for pysqlite, the driver's handling is switched off
 
 Which BEGIN: a transaction that may write takes the write lock up front (BEGIN IMMEDIATE),
 waiting for it under the busy timeout; a deferred transaction that reads and only then
-writes fails at once if another writer committed in between (SQLite cannot upgrade a stale
-snapshot). Requests that change things (POST, PUT, PATCH, DELETE) and queue tasks begin
-IMMEDIATE; GET and HEAD requests, and everything else, begin deferred, so readers never
-queue behind writers (WAL lets them read while one writes).
+writes fails at once ("database is locked") if another connection writes meanwhile (SQLite
+cannot upgrade a stale snapshot). So everything begins IMMEDIATE (queue tasks, the CLI,
+requests that change things) except the GET and HEAD requests the app serves, which begin
+deferred so that readers never queue behind writers (WAL lets them read while one writes).
+A GET that must write (a token's last use) does so inside ``writing()``.
 """
 import contextlib
 from contextvars import ContextVar
@@ -26,7 +27,7 @@ BUSY_TIMEOUT = 30  # seconds a writer waits for the lock
 
 @contextlib.contextmanager
 def writing():
-    """Within this block, transactions on SQLite begin IMMEDIATE (a queue task, a batch job)."""
+    """Within this block, transactions on SQLite begin IMMEDIATE, even in a GET request."""
     token = _writer.set(True)
     try:
         yield
@@ -34,11 +35,24 @@ def writing():
         _writer.reset(token)
 
 
+_reader = ContextVar("formflow_sqlite_reader", default=False)
+
+
 def _wants_write_lock():
-    if _writer.get():
-        return True
-    from flask import has_request_context, request
-    return has_request_context() and request.method not in SAFE_METHODS
+    return _writer.get() or not _reader.get()
+
+
+def _mark_request():
+    from flask import g, request
+    if request.method in SAFE_METHODS:
+        g._formflow_sqlite_reader = _reader.set(True)
+
+
+def _unmark_request(_exc=None):
+    from flask import g
+    token = g.pop("_formflow_sqlite_reader", None)
+    if token is not None:
+        _reader.reset(token)
 
 
 def _is_sqlite(dbapi_connection):
@@ -50,6 +64,8 @@ def init_app(app):
         return
     opts = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     opts.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT)
+    app.before_request(_mark_request)
+    app.teardown_request(_unmark_request)
     _install()
 
 

@@ -95,7 +95,10 @@ def test_concurrent_writer_is_caught_by_the_version_column(app, cardealer):
         rid = r.id
     with app.test_request_context():
         mine = db.session.get(Record, rid)
-        # someone else commits in between through a separate connection
+        # this request is done reading (on SQLite a writer holds the database until it ends) ...
+        db.session().expire_on_commit = False
+        db.session.commit()
+        # ... and someone else commits in between through a separate connection
         with db.engine.begin() as conn:
             conn.execute(Record.__table__.update().where(Record.__table__.c.id == rid).values(version=2))
         with pytest.raises(records.StaleRecord):

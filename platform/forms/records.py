@@ -37,8 +37,8 @@ class StaleRecord(Exception):
     """An update named a version that is no longer current; ``record`` is the current one."""
 
     def __init__(self, record):
-        self.record = record
-        super().__init__(f"record {record.id} is at version {record.version}")
+        self.record = record  # after a failed write, read it only once the caller has rolled back
+        super().__init__("the record was saved by someone else meanwhile")
 
 
 class NotPublished(Exception):

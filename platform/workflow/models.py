@@ -36,6 +36,9 @@ class Rule(db.Model):
     revision: Mapped[int] = mapped_column(default=1)
     blueprint_key: Mapped[str | None] = mapped_column(String(64))
     updated_at = mapped_column(UTCDateTime, default=utcnow)
+    # A time rule's occurrences at or before this moment are never armed: when its timing was
+    # last set (created, timing edited, enabled), so an edit never replays the past.
+    timing_since = mapped_column(UTCDateTime, nullable=True)
 
 
 class RuleRevision(db.Model):
@@ -82,6 +85,10 @@ class DueEntry(db.Model):
     record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
     due_at = mapped_column(UTCDateTime, index=True)
     payload: Mapped[dict] = mapped_column(JSONType, default=dict)
+    # The rule's timing_since this entry was computed for: one computed for an earlier timing
+    # of the rule is recomputed, never fired. (A copied value, not a clock reading, so it holds
+    # however the machines' clocks disagree.)
+    armed_for = mapped_column(UTCDateTime, nullable=True)
 
 
 class CronMark(db.Model):
@@ -192,3 +199,30 @@ class AssignmentMark(db.Model):
     form_id: Mapped[int] = mapped_column(ForeignKey("forms.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     at = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Job(db.Model):
+    """Work that grows with the data, done in the queue in batches: its kind, progress and result.
+
+    ``state`` carries what the job needs to resume after a crash (a cursor); ``result`` what it
+    found (counts, samples) for the pages to show.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, running, done, failed, superseded
+    params: Mapped[dict] = mapped_column(JSONType, default=dict)
+    state: Mapped[dict] = mapped_column(JSONType, default=dict)
+    result: Mapped[dict] = mapped_column(JSONType, default=dict)
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(2000))
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+    started_at = mapped_column(UTCDateTime, nullable=True)
+    beat_at = mapped_column(UTCDateTime, nullable=True)
+    finished_at = mapped_column(UTCDateTime, nullable=True)

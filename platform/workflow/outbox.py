@@ -17,11 +17,11 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 from flask import current_app
-from sqlalchemy import event, inspect, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
 
 from .. import clock
 from ..extensions import db
+from . import queue
 from .models import OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -38,46 +38,18 @@ def add(channel, key, payload):
     digest = hashlib.sha256(key.encode()).hexdigest()[:40]
     entry = OutboxEntry(key=f"{channel}:{digest}", channel=channel, payload=payload, next_attempt_at=clock.now())
     db.session.add(entry)
-    db.session.info.setdefault("formflow_outbox", []).append(entry)
+    queue.after_commit(entry, deliver_later)
     return entry
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session):
-    # SQLAlchemy also calls this when a savepoint is released: wait for the real commit.
-    if session.get_nested_transaction() is not None:
-        return
-    entries = session.info.pop("formflow_outbox", None)
-    if not entries:
-        return
-    ids = []
-    for entry in entries:
-        state = inspect(entry)
-        if state.persistent or state.detached:
-            ids.append(state.identity[0] if state.identity else None)
-    ids = [i for i in ids if i is not None]
-    try:
-        from .queue import enqueue
-        from .tasks import deliver_outbox
-        for entry_id in ids:
-            enqueue(deliver_outbox, entry_id)
-    except Exception:  # the periodic sweep delivers what could not be enqueued now
-        log.exception("could not enqueue outbox deliveries %s", ids)
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session):
-    # A rolled-back savepoint drops only its own entries; a real rollback drops them all.
-    if session.get_nested_transaction() is not None:
-        entries = session.info.get("formflow_outbox")
-        if entries:
-            session.info["formflow_outbox"] = [e for e in entries if not inspect(e).transient]
-        return
-    session.info.pop("formflow_outbox", None)
 
 
 def backoff(attempts):
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 6 * 3600))
+
+
+@queue.task()
+def deliver_later(entry_id):
+    """The queue's delivery right after the change commits."""
+    return deliver(entry_id)
 
 
 def deliver(entry_id):

@@ -11,6 +11,8 @@ import socket
 from urllib.parse import urlparse
 
 from flask import current_app
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
@@ -106,6 +108,43 @@ def queue():
 def enqueue(fn, *args, **kwargs):
     """Put a declared task on the queue; returns huey's result handle."""
     return queue().tasks[fn](*args, **kwargs)
+
+
+def after_commit(row, fn):
+    """Enqueue ``fn(row.id)`` once the surrounding transaction has really committed (so the
+    task finds the row); dropped if that transaction, or the savepoint that added the row,
+    rolls back. A periodic sweep catches what a crash between commit and enqueue lost."""
+    db.session.info.setdefault(_PENDING, []).append((row, fn))
+
+
+_PENDING = "formflow_after_commit"
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_committed(session):
+    # SQLAlchemy also calls this when a savepoint is released: wait for the real commit.
+    if session.get_nested_transaction() is not None:
+        return
+    pending = session.info.pop(_PENDING, None)
+    for row, fn in pending or ():
+        state = inspect(row)
+        if not state.identity:
+            continue
+        try:
+            enqueue(fn, state.identity[0])
+        except Exception:  # the periodic sweep picks it up
+            log.exception("could not enqueue %s for row %s", fn.__name__, state.identity[0])
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_rolled_back(session):
+    # A rolled-back savepoint drops only its own rows; a real rollback drops them all.
+    if session.get_nested_transaction() is not None:
+        pending = session.info.get(_PENDING)
+        if pending:
+            session.info[_PENDING] = [(row, fn) for row, fn in pending if not inspect(row).transient]
+        return
+    session.info.pop(_PENDING, None)
 
 @task()
 def beat(note=""):

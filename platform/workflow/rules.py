@@ -148,6 +148,7 @@ def save(body, user=None, note="", blueprint_key=None, known_rules=()):
     rule = db.session.scalars(select(Rule).where(Rule.key == body["key"])).first()
     if rule is not None and rule.body == body:
         return rule, False
+    before = dict(rule.body) if rule is not None else None
     if rule is None:
         rule = Rule(key=body["key"], blueprint_key=blueprint_key, revision=0)
         db.session.add(rule)
@@ -157,7 +158,7 @@ def save(body, user=None, note="", blueprint_key=None, known_rules=()):
     db.session.add(RuleRevision(rule_id=rule.id, number=rule.revision, body=body,
                                 user_id=user.id if user else None, note=note[:200]))
     from . import timers
-    timers.reschedule_rule(rule)
+    timers.rule_saved(rule, before)
     db.session.flush()
     return rule, True
 

@@ -1,17 +1,12 @@
-"""The workflow's background tasks: outbox delivery and the once-a-minute tick."""
+"""The workflow's once-a-minute tick (outbox delivery and jobs declare their own tasks)."""
 import logging
 
 from huey import crontab
 
-from . import outbox, timers
+from . import jobs, outbox, timers
 from .queue import periodic, task
 
 log = logging.getLogger(__name__)
-
-
-@task()
-def deliver_outbox(entry_id):
-    return outbox.deliver(entry_id)
 
 
 @periodic(crontab(minute="*"))
@@ -30,6 +25,9 @@ def run_tick():
     fired = timers.sweep()
     crons = timers.run_cron()
     sent = outbox.sweep()
-    if fired or crons or sent:
-        log.info("tick: %s timers, %s cron rules, %s deliveries", fired, crons, len(sent))
+    requeued = jobs.sweep()
+    dropped = timers.prune()
+    if fired or crons or sent or requeued or any(dropped.values()):
+        log.info("tick: %s timers, %s cron rules, %s deliveries, %s jobs re-queued, pruned %s",
+                 fired, crons, len(sent), requeued, dropped)
     return fired, crons, len(sent)
