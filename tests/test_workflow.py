@@ -214,6 +214,30 @@ def test_set_create_update_schedule_and_stop(wf, app):
     assert db.session.get(Record, rec.id).data["notes"] == "scheduled ran"
 
 
+def test_records_created_by_rules_fire_their_own_rules_and_obey_flows(wf, app):
+    """issue 9.6: a rule-created record is a real record, not imported history."""
+    flowed(app)
+    rule("plan_first_call", {"type": "created"}, [
+        {"type": "create_record", "form": "followup",
+         "values": {"lead": "record.id", "method": '"phone"', "content": '"首次联系计划"',
+                    "followup_at": '"2026-11-02T10:00:00+08:00"'}}])
+    rule("followup_writes_back", {"type": "created"}, [
+        {"type": "update_record", "ref": "lead", "values": {"last_followup_at": "followup_at"}}], form="followup")
+    rule("bad_start", {"type": "created"}, [
+        {"type": "create_record", "form": "lead", "owner": "owner",
+         "values": {"customer_name": '"转介绍"', "phone": '"13900001111"', "source_channel": '"referral"',
+                    "status": '"contacted"'}}], condition='source_channel == "autohome"')
+    rec = lead()
+    assert db.session.get(Record, rec.id).data["last_followup_at"] == "2026-11-02T10:00:00+08:00"
+    [run] = runs("followup_writes_back")
+    assert run.depth == 1 and run.matched
+    other = lead(source_channel="autohome", phone=phone(7))
+    [refused] = [r for r in runs("bad_start") if r.record_id == other.id]
+    assert refused.error and "/status" in refused.error  # the flow's initial states apply to rules too
+    assert db.session.scalar(select(func.count(Record.id)).where(Record.data["phone"].as_string() == "13900001111")) == 0
+    assert db.session.get(Record, other.id) is not None  # the user's lead is kept
+
+
 def test_update_record_through_a_reference(wf, app):
     flowed(app)
     rule("defeat_marks_lead", {"type": "created"}, [

@@ -212,7 +212,9 @@ def _create_record(action, ctx, record):
         owner = record.owner
     elif owner_spec.startswith("user:"):
         owner = db.session.scalars(select(User).where(User.username == owner_spec[5:])).first()
-    new = records.create(form, values, None, owner=owner, system=True)
+    # A real record: validated, held to its form's status flow, and firing its own rules (the
+    # chain's depth and cycle limits bound rules that create records that fire rules).
+    new = records.create(form, values, None, owner=owner)
     ctx.done.append({"type": "create_record", "form": form.key, "record": new.id})
 
 
