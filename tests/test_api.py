@@ -1,5 +1,6 @@
 """REST API v1 through real HTTP requests on Flask's client."""
 import json
+import re
 
 
 LEAD = {"customer_name": "王小明", "phone": "13812345678", "source_channel": "showroom", "status": "new"}
@@ -178,7 +179,7 @@ def test_openapi_document_is_valid_and_covers_every_route(app, client):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1"):
             continue
-        path = rule.rule[len("/api/v1"):].replace("<int:record_id>", "{record_id}").replace("<key>", "{key}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule[len("/api/v1"):])
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, (path, method)
 

@@ -10,7 +10,7 @@ from formflow.extensions import db
 from formflow.forms import catalog, records
 from formflow.forms.models import Record
 from formflow.people.models import User
-from formflow.workflow import engine, rules, timers
+from formflow.workflow import engine, jobs, rules, timers
 from formflow.workflow.models import DueEntry, Notification, RuleRun, StatusChange, Task
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # a Monday, 09:00 in Shanghai
@@ -186,9 +186,13 @@ def test_market_event_creates_tasks_for_matching_defeated_customers(wf, app):
     records.create(catalog.get_form("market_event"), {"title": "哈弗H6 投诉", "event_type": "competitor_complaint",
                                                       "model": "h6", "event_date": "2026-11-02"}, user("admin"))
     db.session.commit()
+    assert db.session.scalar(select(func.count(Task.id))) == 0  # the walk is the queue's work
+    assert jobs.run_pending() == 1
     tasks = db.session.scalars(select(Task).order_by(Task.id)).all()
     assert sorted(t.assignee.username for t in tasks) == ["sales1", "sales2"]
     assert all(t.priority == "high" for t in tasks)
+    [summary] = [r for r in runs("competitor_complaint") if r.trigger.startswith("for_each")]
+    assert summary.actions[0]["matched"] == 2 and summary.actions[0]["errors"] == 0
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -430,20 +434,28 @@ def test_revisions_and_rollback(wf):
 
 
 
-def test_simulating_an_assignment_rule_over_last_month(wf):
+@pytest.mark.parametrize("batch", [200, 5])
+def test_simulating_an_assignment_rule_over_last_month(wf, monkeypatch, batch):
+    """The replay runs in the queue; in batches of 5 it decides exactly what it decides in one go."""
+    from formflow.workflow import simulation
+    from formflow.workflow.models import Job
+    monkeypatch.setattr(simulation, "BATCH", batch)
     for i in range(12):
         clock.freeze(T0 - timedelta(days=30 - i))
         lead(by="admin", phone=phone(i), owner=None)
     clock.freeze(T0)
     r = rule("rr", {"type": "created"}, [{"type": "assign", "strategies": [
-        {"strategy": "least_loaded", "team": "store1_sales", "cap": 15}]}])
+        {"strategy": "least_loaded", "team": "store1_sales", "cap": 2}]}])
     since, until = T0 - timedelta(days=31), T0
-    outcome = engine.simulate(r, since, until)
+    job = simulation.start(r, since, until)
+    db.session.commit()
+    jobs.run_pending()
+    job = db.session.get(Job, job.id)
+    outcome = job.result
+    assert job.status == "done" and job.done == job.total == 12
     assert outcome["records"] == 12 and outcome["matched"] == 12
     sales = db.session.scalar(select(func.count(User.id)).where(User.role == "sales", User.team_id.is_not(None)))
-    assert sum(outcome["owners"].values()) == 12
-    assert max(outcome["owners"].values()) - min(outcome["owners"].values()) <= 1  # shared out evenly
-    assert len(outcome["owners"]) == min(12, sales)
+    assert sales == 6 and outcome["owners"] == {f"sales{i}": 2 for i in range(1, 7)}  # the cap of 2 held across batches
     assert db.session.scalar(select(func.count(Record.id)).where(Record.owner_id.is_not(None))) == 0  # nothing kept
     assert db.session.scalar(select(func.count(RuleRun.id))) == 0
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from formflow import clock
 from formflow.extensions import db
 from formflow.forms.models import Record
-from formflow.workflow import rules
+from formflow.workflow import jobs, rules
 from formflow.workflow.models import Notification, Task
 
 LEAD_FORM = {"f_customer_name": "王小明", "f_phone": "13812345678", "f_source_channel": "showroom", "f_status": "new"}
@@ -152,6 +152,12 @@ def test_simulate_from_the_editor(app, client, auth, cardealer, evening_utc):
     client.post("/admin/rules/new", data=rule_form())
     client.post("/f/lead/new", data=LEAD_FORM)
     today = clock.now().astimezone(clock.zone()).date().isoformat()
-    res = client.post("/admin/rules/new_lead_task/simulate", json={"from": "2020-01-01", "to": today}).json
-    assert res["records"] == 1 and res["actions"] == {"task": 1}
+    r = client.post("/admin/rules/new_lead_task/simulate", json={"from": "2020-01-01", "to": today})
+    assert r.status_code == 202  # queued: the admin's request does not replay anything itself
+    assert client.get(r.json["status_url"]).json["status"] == "pending"
+    with app.app_context():
+        jobs.run_pending()
+    res = client.get(r.json["status_url"]).json
+    assert res["status"] == "done" and res["done"] == res["total"] == 1
+    assert res["result"]["records"] == 1 and res["result"]["actions"] == {"task": 1}
     assert client.post("/admin/rules/new_lead_task/simulate", json={"from": "x", "to": today}).status_code == 422

@@ -3,7 +3,7 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from . import auth, forms, records, reports, rules, users, openapi  # noqa: E402,F401
+from . import auth, forms, jobs, records, reports, rules, users, openapi  # noqa: E402,F401
 
 
 def init_app(app):

@@ -152,19 +152,20 @@ def document():
                                        **_errors(400, 401, 403, 404, 415, 422)}}},
             "/rules/{key}/simulate": {
                 "post": {"operationId": "simulateRule",
-                         "summary": "Replay a rule over the records created in a past date range; nothing is kept",
+                         "summary": "Queue a replay of a rule over the records created in a past date range; nothing is kept",
                          "parameters": [FORM_KEY],
                          "requestBody": {"required": True, "content": {"application/json": {"schema": {
                              "type": "object", "required": ["from", "to"], "additionalProperties": False,
                              "properties": {"from": {"type": "string", "format": "date"},
                                             "to": {"type": "string", "format": "date"}}}}}},
-                         "responses": {"200": _json({"type": "object", "properties": {
-                             "records": {"type": "integer"}, "matched": {"type": "integer"},
-                             "errors": {"type": "integer"},
-                             "actions": {"type": "object", "additionalProperties": {"type": "integer"}},
-                             "owners": {"type": "object", "additionalProperties": {"type": "integer"},
-                                        "description": "assignment rules: username → records"}}}, "Outcome counts"),
+                         "responses": {"202": _json({"$ref": "#/components/schemas/Job"},
+                                                    "Queued: poll the job (Location) for progress and the outcome counts"),
                              **_errors(400, 401, 403, 404, 415, 422)}}},
+            "/jobs/{job_id}": {
+                "get": {"operationId": "getJob", "summary": "A background job: status, progress and result",
+                        "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                        "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "The job"),
+                                      **_errors(401, 403, 404)}}},
             "/rules/{key}/runs": {
                 "get": {"operationId": "ruleRuns", "summary": "The rule's run log, newest first",
                         "parameters": [FORM_KEY, {"name": "limit", "in": "query",
@@ -234,6 +235,13 @@ SCHEMAS = {
         "error": {"type": "object"},
         "errors": {"type": "object", "description": "JSON pointer into the request body → messages",
                    "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
+    "Job": {"type": "object", "required": ["id", "kind", "status", "done"], "properties": {
+        "id": {"type": "integer"}, "kind": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "running", "done", "failed", "superseded"]},
+        "done": {"type": "integer"}, "total": {"type": ["integer", "null"]},
+        "result": {"type": "object", "description": "simulations: records, matched, errors, actions, owners"},
+        "error": {"type": ["string", "null"]}, "created_at": {"type": ["string", "null"], "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"}}},
     "StaleRecord": {"type": "object", "properties": {"error": {"type": "object"},
                                                      "record": {"$ref": "#/components/schemas/Record"}}},
     "FormSummary": {"type": "object", "properties": {"key": {"type": "string"}, "title": TEXT,

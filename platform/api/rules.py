@@ -1,13 +1,13 @@
 """Workflow rules over the API (admins), expression checks, manual rules and run logs."""
 from datetime import date, datetime, timedelta
 
-from flask import abort, g, jsonify, request
+from flask import abort, g, jsonify, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import access, clock
 from ..extensions import db
-from ..workflow import engine, expressions, manual, rules
+from ..workflow import engine, expressions, jobs, manual, rules, simulation
 from ..workflow.models import RuleRun
 from . import bp, serialize
 from .auth import invalid, json_body, problem, require_admin
@@ -100,7 +100,12 @@ def simulate_rule(key):
         until = _day(body.get("to"), "/to") + timedelta(days=1)
     except ValueError as err:
         return invalid({str(err): [_("Give a date as YYYY-MM-DD")]})
-    return jsonify(engine.simulate(rule, since, until))
+    job = simulation.start(rule, since, until, g.user)
+    db.session.commit()
+    response = jsonify(jobs.as_json(job))
+    response.status_code = 202  # the replay runs in the queue; poll the job
+    response.headers["Location"] = url_for("api.get_job", job_id=job.id)
+    return response
 
 
 def _day(value, where):

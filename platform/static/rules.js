@@ -92,8 +92,21 @@
       var out = document.getElementById("sim-result");
       post(sim.dataset.url, {from: document.getElementById("sim-from").value,
                              to: document.getElementById("sim-to").value}).then(function (res) {
-        out.textContent = JSON.stringify(res, null, 2);
+        if (!res.status_url) { out.textContent = JSON.stringify(res, null, 2); return; }
+        follow(res.status_url, out, sim.dataset.running);
       });
+    });
+  }
+
+  // A queued job (a simulation): show its progress until it ends, then its result.
+  function follow(url, out, running) {
+    fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (job) {
+      if (job.status === "pending" || job.status === "running") {
+        out.textContent = running.replace("{done}", job.done).replace("{total}", job.total === null ? "…" : job.total);
+        setTimeout(function () { follow(url, out, running); }, 1000);
+      } else {
+        out.textContent = JSON.stringify(job.error ? {error: job.error} : job.result, null, 2);
+      }
     });
   }
 

@@ -10,8 +10,8 @@ from .. import access, clock
 from ..extensions import db
 from ..forms import catalog
 from ..i18n import doc_locale, pick
-from ..workflow import engine, expressions, rules
-from ..workflow.models import Rule, RuleRun
+from ..workflow import engine, expressions, jobs, rules, simulation
+from ..workflow.models import Job, Rule, RuleRun
 from . import bp
 from .admin import admin_required
 
@@ -172,7 +172,16 @@ def admin_rule_simulate(key):
         return jsonify({"error": _("Give a date as YYYY-MM-DD")}), 422
     since = datetime(start.year, start.month, start.day, tzinfo=clock.zone())
     until = datetime(end.year, end.month, end.day, tzinfo=clock.zone()) + timedelta(days=1)
-    return jsonify(engine.simulate(rule, since, until))
+    job = simulation.start(rule, since, until, current_user)
+    db.session.commit()  # the replay runs in the queue; the page polls the job
+    return jsonify({"job": job.id, "status_url": url_for("web.admin_job", job_id=job.id)}), 202
+
+
+@bp.get("/admin/jobs/<int:job_id>")
+@admin_required
+def admin_job(job_id):
+    job = db.session.get(Job, job_id) or abort(404)
+    return jsonify(jobs.as_json(job))
 
 
 @bp.get("/admin/runs")

@@ -16,9 +16,6 @@ from ..people.models import User
 from . import assignment, expressions, outbox
 from .models import DueEntry, Notification, Rule, Task
 
-FOR_EACH_LIMIT = 5000
-
-
 def perform_all(actions, ctx, record=None):
     for action in actions:
         perform(action, ctx, record)
@@ -232,23 +229,19 @@ def _update_record(action, ctx, record):
 
 
 def _for_each(action, ctx, record):
-    form = catalog.get_form(action["form"])
-    event = dict(record.data) if record is not None else dict(ctx.event)
-    if record is not None:
-        event["id"] = record.id
-    matched = []
-    rows = db.session.scalars(select(Record).where(Record.form_id == form.id, Record.deleted_at.is_(None))
-                              .order_by(Record.id).limit(FOR_EACH_LIMIT)).all()
-    for item in rows:
-        if action.get("where") and not expressions.truthy(action["where"], ctx.names(item, event), ctx.functions()):
-            continue
-        matched.append(item.id)
-        saved_event, ctx.event = ctx.event, event
-        try:
-            perform_all(action["actions"], ctx, item)
-        finally:
-            ctx.event = saved_event
-    ctx.done.append({"type": "for_each", "form": form.key, "records": matched})
+    from . import fanout  # (fanout runs actions: imported when first used)
+    fanout.start(action, ctx, record, _path(ctx.rule.body["actions"], action))
+
+
+def _path(actions, wanted, base=()):
+    """Where an action sits in its rule (indexes through nested for_each), for the queued job."""
+    for i, action in enumerate(actions):
+        if action is wanted:
+            return (*base, i)
+        found = _path(action.get("actions", []), wanted, (*base, i)) if action.get("type") == "for_each" else None
+        if found:
+            return found
+    raise LookupError("action not in its rule")
 
 
 def _schedule(action, ctx, record):

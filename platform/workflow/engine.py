@@ -5,6 +5,7 @@ a failing rule is rolled back alone and logged, and never costs the user their d
 Rules that trigger rules are bounded by MAX_DEPTH and by cycle detection.
 """
 import logging
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -125,6 +126,34 @@ def run(rule, record, trigger, old=None, user=None, event=None, dry=False):
     return entry
 
 
+def run_actions(rule, record, action, event, origin=None):
+    """One record of a for_each walk (in a queued job): when its ``where`` holds, the nested
+    actions, in a savepoint of their own. None when ``where`` is false, else what was done
+    (``{"done": [...], "error": None}``) or why it failed (rolled back alone, logged)."""
+    ctx = Context(rule=rule, record=origin, trigger="for_each", event=dict(event))
+    token = _chain.set(((rule.id, origin.id if origin is not None else None),))
+    savepoint = db.session.begin_nested()
+    try:
+        if action.get("where") and not expressions.truthy(action["where"], ctx.names(record, ctx.event),
+                                                          ctx.functions()):
+            savepoint.commit()
+            return None
+        from . import actions
+        try:
+            actions.perform_all(action["actions"], ctx, record)
+        except Stop:
+            pass
+        savepoint.commit()
+        return {"done": ctx.done, "error": None}
+    except Exception as err:  # one record's failure is logged and the walk goes on
+        savepoint.rollback()
+        if not isinstance(err, expressions.ExpressionError) and not hasattr(err, "errors"):
+            log.exception("for_each of rule %s failed on record %s", rule.key, record.id)
+        return {"done": [], "error": _error_text(err)}
+    finally:
+        _chain.reset(token)
+
+
 def _error_text(err):
     if isinstance(err, expressions.ExpressionError):
         return err.message[:2000]
@@ -150,6 +179,16 @@ def is_dry():
     return _dry.get()
 
 
+@contextmanager
+def dry():
+    """Within this block rules run as dry runs: no outbox, nothing queued."""
+    token = _dry.set(True)
+    try:
+        yield
+    finally:
+        _dry.reset(token)
+
+
 def init_app(app):
     from ..forms import definitions, records
     if flows.enforce not in records.before_save:
@@ -160,45 +199,3 @@ def init_app(app):
         records.after_save.append(on_save)
     if flows.check_guards not in definitions.extra_checks:
         definitions.extra_checks.append(flows.check_guards)
-
-
-def simulate(rule, since, until, limit=5000):
-    """Replay a rule over the records created in [since, until), oldest first, as of their
-    creation time, and count the outcomes; everything is rolled back afterwards.
-
-    For an assignment rule the records of the range start unassigned, so the counts say how
-    the rule would have shared them out ("each salesperson would have got ...").
-    """
-    from sqlalchemy import select, update
-
-    from .. import clock
-    from ..forms import catalog
-    from ..forms.models import Record
-
-    form = catalog.get_form(rule.form_key)
-    ids = db.session.scalars(select(Record.id).where(
-        Record.form_id == form.id, Record.deleted_at.is_(None), Record.created_at >= since,
-        Record.created_at < until).order_by(Record.created_at, Record.id).limit(limit)).all()
-    outcome = {"records": len(ids), "matched": 0, "errors": 0, "actions": {}, "owners": {}}
-    outer = db.session.begin_nested()
-    token = _dry.set(True)
-    try:
-        if any(a["type"] == "assign" for a in rule.body["actions"]):
-            db.session.execute(update(Record).where(Record.id.in_(ids)).values(owner_id=None)
-                               .execution_options(synchronize_session=False))
-            db.session.expire_all()
-        for rid in ids:
-            record = db.session.get(Record, rid)
-            with clock.at(record.created_at):
-                entry = run(rule, record, "simulation", dry=True)
-            outcome["matched"] += bool(entry.matched)
-            outcome["errors"] += bool(entry.error)
-            for action in entry.actions:
-                outcome["actions"][action["type"]] = outcome["actions"].get(action["type"], 0) + 1
-                if action["type"] == "assign":
-                    key = action.get("owner") or "-"
-                    outcome["owners"][key] = outcome["owners"].get(key, 0) + 1
-    finally:
-        _dry.reset(token)
-        outer.rollback()
-    return outcome

@@ -132,6 +132,14 @@ def supersede(rule, kind_name):
                        .values(status="superseded", finished_at=clock.now()))
 
 
+def as_json(job):
+    """What pages and the API show of a job."""
+    return {"id": job.id, "kind": job.kind, "status": job.status, "done": job.done, "total": job.total,
+            "result": job.result or {}, "error": job.error,
+            "created_at": job.created_at.isoformat() if job.created_at else None,
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None}
+
+
 def for_rule(rule, limit=10):
     return db.session.scalars(select(Job).where(Job.rule_id == rule.id).order_by(Job.id.desc()).limit(limit)).all()
 

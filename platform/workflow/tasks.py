@@ -3,7 +3,7 @@ import logging
 
 from huey import crontab
 
-from . import jobs, outbox, timers
+from . import fanout, jobs, outbox, timers  # noqa: F401 (fanout registers its job kind)
 from .queue import periodic, task
 
 log = logging.getLogger(__name__)
