@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from formflow import clock
 from formflow.extensions import db
@@ -342,7 +342,7 @@ def test_scheduled_report_delivery_through_a_cron_rule(app, data):
     import json as _json
 
     from formflow.reports import store
-    from formflow.workflow import outbox, rules, timers
+    from formflow.workflow import jobs, outbox, rules, timers
     from formflow.workflow.models import Notification
     from test_outbox import Hook
     hook = Hook()
@@ -362,6 +362,8 @@ def test_scheduled_report_delivery_through_a_cron_rule(app, data):
                                      "webhook": {"url": hook.url, "format": "wecom"}}]})
             db.session.commit()
             assert timers.run_cron() == 1
+            assert db.session.scalar(select(func.count(Notification.id))) == 0  # compiled in the queue
+            assert jobs.run_pending() == 1
             notes = {n.user_id: n for n in db.session.scalars(select(Notification))}
             s1 = notes[user("sales1").id]
             mine = sum(1 for m in data if m["owner"] == "sales1")

@@ -13,7 +13,7 @@ from ..forms import catalog, records
 from ..forms.models import Record
 from ..forms.queries import where_field
 from ..people.models import User
-from . import assignment, expressions, outbox
+from . import assignment, expressions, jobs, outbox
 from .models import DueEntry, Notification, Rule, Task
 
 def perform_all(actions, ctx, record=None):
@@ -260,37 +260,21 @@ def _schedule(action, ctx, record):
 
 
 def _send_report(action, ctx, record):
-    """Deliver a saved report: each recipient gets their own view of the data (row-level access)."""
-    from ..i18n import pick
-    from ..reports import compiler, export, store
+    """Deliver a saved report to each recipient's own view (row-level access), in the queue."""
+    from ..reports import store
     report = store.get(action["report"])
     if report is None:
         raise ValueError(f"no report {action['report']!r}")
-    title = pick(report.body.get("title")) or report.key
     channels = action.get("channels") or ["inbox"]
-
-    def text_for(user):
-        rows = export.table(compiler.run(report.body, user))
-        return "\n".join(" | ".join(row) for row in rows)
-
-    sent = []
-    base = f"{ctx.rule.key}:{report.key}:{clock.now().isoformat()}"
-    for user in recipients(action.get("to", []), ctx, record):
-        body = text_for(user)
-        if "inbox" in channels:
-            db.session.add(Notification(user_id=user.id, title=title[:200], body=body[:2000], rule_key=ctx.rule.key))
-        if "email" in channels and (user.email or "").strip():
-            outbox.add("email", f"{base}:{user.username}", {"to": user.email.strip(), "subject": title, "body": body})
-        sent.append(user.username)
-    if "webhook" in channels and action.get("webhook"):
-        viewer = db.session.scalars(select(User).where(User.username == action.get("as", ""))).first()
-        if viewer is None:
-            raise ValueError("a report sent to a webhook needs \"as\": the user whose view it carries")
-        hook = action["webhook"]
-        outbox.add("webhook", f"{base}:webhook", {"url": hook["url"], "format": hook.get("format", "json"),
-                                                   "secret": hook.get("secret"), "title": title,
-                                                   "body": text_for(viewer), "rule": ctx.rule.key})
-    ctx.done.append({"type": "send_report", "report": report.key, "to": sent, "channels": channels})
+    to = [u.username for u in recipients(action.get("to", []), ctx, record)]
+    done = {"type": "send_report", "report": report.key, "to": to, "channels": channels}
+    from .engine import is_dry
+    if not is_dry():
+        params = {"report": report.key, "to": to, "channels": channels, "rule": ctx.rule.key,
+                  "base": f"{ctx.rule.key}:{report.key}:{clock.now().isoformat()}", "as": action.get("as"),
+                  "webhook": action.get("webhook") if "webhook" in channels else None}
+        done["job"] = jobs.start("send_report", params, rule=ctx.rule, user=ctx.user).id
+    ctx.done.append(done)
 
 
 def _stop(action, ctx, record):

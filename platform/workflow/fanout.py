@@ -103,17 +103,21 @@ def _exact(node, props, event, dialect):
     elif value is None or isinstance(value, list) or not _typed(prop, value):
         return None
     column = field_value(name, prop, dialect)
-    if op == "eq":
-        return column == value
+    # Two-valued on purpose: SQL's NULL for a missing field would make "not (…)" drop records
+    # that Python (None == "b" is False, so not … is True) keeps.
     if op == "ne":
         return or_(column.is_(None), column != value)
-    if op == "in":
-        return column.in_(value)
     if op == "not_in":
         return or_(column.is_(None), column.not_in(value))
-    if prop.get("type") == "string":
+    if op == "eq":
+        cond = column == value
+    elif op == "in":
+        cond = column.in_(value)
+    elif prop.get("type") == "string":
         return None  # SQL and Python order text differently (collations): Python decides
-    return {"lt": column < value, "le": column <= value, "gt": column > value, "ge": column >= value}[op]
+    else:
+        cond = {"lt": column < value, "le": column <= value, "gt": column > value, "ge": column >= value}[op]
+    return and_(column.is_not(None), cond)
 
 
 def _props(form):

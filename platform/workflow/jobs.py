@@ -92,9 +92,11 @@ def run(job_id, max_batches=None):
             if job.status == "running":
                 job.status = "done"
             job.finished_at = clock.now()
-        db.session.commit()
         batches += 1
-        if finished or (max_batches is not None and batches >= max_batches):
+        if not finished and max_batches is not None and batches >= max_batches:
+            job.status = "pending"  # handed back: the next run (or the sweep) goes on from its cursor
+        db.session.commit()
+        if job.status != "running":
             return job.status
 
 

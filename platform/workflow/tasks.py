@@ -3,7 +3,7 @@ import logging
 
 from huey import crontab
 
-from . import fanout, jobs, outbox, timers  # noqa: F401 (fanout registers its job kind)
+from . import fanout, jobs, outbox, report_delivery, simulation, timers  # noqa: F401 (job kinds register)
 from .queue import periodic, task
 
 log = logging.getLogger(__name__)
