@@ -5,7 +5,7 @@ from flask import abort, g, jsonify, request
 from flask_babel import gettext as _
 
 from ..extensions import db
-from ..people.auth import token_row
+from ..people.auth import note_use, token_row
 from . import bp
 
 
@@ -22,7 +22,8 @@ def _authenticate():
         response.headers["WWW-Authenticate"] = 'Bearer realm="formflow"'
         return response
     g.user, g.token_id, g.token_defaults = row.user, row.id, dict(row.defaults or {})
-    db.session.commit()  # last_used_at
+    if note_use(row):
+        db.session.commit()  # only last_used_at: the route has not run yet
 
 
 def json_body(allowed):
