@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
+from .inputs import BadParameter
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,11 @@ def handle(err):
         err = InternalServerError()
     db.session.rollback()
     code = err.code or 500
-    text = messages().get(code, err.name)
+    text = err.description if isinstance(err, BadParameter) else messages().get(code, err.name)
     if wants_json():
         body = {"error": {"code": code, "message": text}}
+        if isinstance(err, BadParameter):
+            body["errors"] = {err.where: [text]}
         headers = {"Allow": ", ".join(err.valid_methods)} if getattr(err, "valid_methods", None) else {}
         return jsonify(body), code, headers
     return render_template("error.html", code=code, message=text), code
