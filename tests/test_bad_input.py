@@ -3,7 +3,6 @@
 not numbers or overflow a column, dates that are not dates, NUL characters (PostgreSQL refuses
 them in text and jsonb). A loop over the URL map sends bad parameters to every API and page
 route; report pages and report data have their own tests."""
-import json
 
 import pytest
 from sqlalchemy import func, select
