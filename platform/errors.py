@@ -1,13 +1,32 @@
-"""One error handler: roll back, then answer JSON for the API and HTML for pages."""
-import logging
+"""One error handler: roll back, then answer JSON for the API and HTML for pages.
 
-from flask import jsonify, render_template, request
+Every response carries a request id (``X-Request-Id``: the caller's own when it sends a sane
+one); an unhandled error is logged with its traceback under that id, and the 500 page shows it,
+so a user can quote it and the log line can be found.
+"""
+import logging
+import re
+import uuid
+
+from flask import g, has_request_context, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
+from .inputs import BadParameter
 
 log = logging.getLogger(__name__)
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id():
+    """This request's id: a sane X-Request-Id from the caller (a proxy's), else a new one."""
+    if not has_request_context():
+        return None
+    if "request_id" not in g:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    return g.request_id
 
 
 def wants_json():
@@ -34,19 +53,31 @@ def messages():
 
 
 def handle(err):
+    rid = request_id()
     if not isinstance(err, HTTPException):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.path, rid,
+                      extra={"request_id": rid})
         err = InternalServerError()
     db.session.rollback()
     code = err.code or 500
-    text = messages().get(code, err.name)
+    text = err.description if isinstance(err, BadParameter) else messages().get(code, err.name)
     if wants_json():
         body = {"error": {"code": code, "message": text}}
+        if isinstance(err, BadParameter):
+            body["errors"] = {err.where: [text]}
+        if code >= 500:
+            body["error"]["request_id"] = rid
         headers = {"Allow": ", ".join(err.valid_methods)} if getattr(err, "valid_methods", None) else {}
         return jsonify(body), code, headers
-    return render_template("error.html", code=code, message=text), code
+    return render_template("error.html", code=code, message=text, request_id=rid if code >= 500 else None), code
+
+
+def _tag(response):
+    response.headers["X-Request-Id"] = request_id()
+    return response
 
 
 def init_app(app):
     app.register_error_handler(HTTPException, handle)
     app.register_error_handler(Exception, handle)
+    app.after_request(_tag)

@@ -43,7 +43,8 @@ def create_app(test_config=None, instance_path=None):
     queue.init_app(app)
     engine.init_app(app)
 
-    from . import api, cli, errors, web
+    from . import api, cli, errors, inputs, web
+    inputs.init_app(app)  # before the routes: their <int:...> ids use its bounded converter
     errors.init_app(app)
     web.init_app(app)
     api.init_app(app)

@@ -1,11 +1,10 @@
 """Bearer-token authentication and the request checks every API call shares."""
-import json
-
 from flask import abort, g, jsonify, request
 from flask_babel import gettext as _
 
+from .. import inputs
 from ..extensions import db
-from ..people.auth import token_row
+from ..people.auth import note_use, token_row
 from . import bp
 
 
@@ -22,7 +21,8 @@ def _authenticate():
         response.headers["WWW-Authenticate"] = 'Bearer realm="formflow"'
         return response
     g.user, g.token_id, g.token_defaults = row.user, row.id, dict(row.defaults or {})
-    db.session.commit()  # last_used_at
+    if note_use(row):
+        db.session.commit()  # only last_used_at: the route has not run yet
 
 
 def json_body(allowed):
@@ -31,9 +31,11 @@ def json_body(allowed):
         abort(415)
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413 from werkzeug
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        body = inputs.parse_json(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
         abort(problem(400, _("The body is not valid JSON: %(detail)s", detail=str(err))))
+    except inputs.BadJSON as err:  # too deep, not JSON, or values no column can store
+        abort(invalid(err.errors) if err.errors else problem(400, err.message))
     if not isinstance(body, dict):
         abort(problem(400, _("The body must be a JSON object.")))
     unknown = sorted(set(body) - set(allowed))

@@ -83,7 +83,8 @@ def document():
                             {"name": "owner", "in": "query", "schema": {"type": "string"}},
                             {"name": "sort", "in": "query", "schema": {"type": "string", "default": "-created_at"},
                              "description": "A field, created_at, updated_at or id; prefix - for descending"},
-                            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                            {"name": "page", "in": "query",
+                             "schema": {"type": "integer", "minimum": 1, "maximum": 10**9, "default": 1}},
                             {"name": "per_page", "in": "query",
                              "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20}},
                             {"name": "deleted", "in": "query", "schema": {"type": "boolean"},
@@ -169,10 +170,11 @@ def document():
             "/rules/{key}/runs": {
                 "get": {"operationId": "ruleRuns", "summary": "The rule's run log, newest first",
                         "parameters": [FORM_KEY, {"name": "limit", "in": "query",
-                                                  "schema": {"type": "integer", "maximum": 1000}}],
+                                                  "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                                             "default": 100}}],
                         "responses": {"200": _json({"type": "object", "properties": {"runs": {
                             "type": "array", "items": {"$ref": "#/components/schemas/RuleRun"}}}}, "Runs"),
-                            **_errors(401, 403, 404)}}},
+                            **_errors(400, 401, 403, 404)}}},
             "/records/{record_id}/runs": {
                 "get": {"operationId": "recordRuns", "summary": "Every rule firing on a record: why it is as it is",
                         "parameters": [RECORD_ID],
@@ -229,8 +231,12 @@ TEXT = {"type": "object", "additionalProperties": {"type": "string"}, "descripti
 USER_REF = {"type": ["object", "null"], "properties": {"username": {"type": "string"},
                                                        "display_name": {"type": "string"}}}
 SCHEMAS = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}}},
+    "Error": {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "object", "properties": {
+            "code": {"type": "integer"}, "message": {"type": "string"},
+            "request_id": {"type": "string", "description": "On a 5xx: quote it (also the X-Request-Id header)"}}},
+        "errors": {"type": "object", "description": "The bad parameter → messages",
+                   "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
     "ValidationError": {"type": "object", "required": ["errors"], "properties": {
         "error": {"type": "object"},
         "errors": {"type": "object", "description": "JSON pointer into the request body → messages",

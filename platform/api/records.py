@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import access, browse
+from .. import access, browse, inputs
 from ..extensions import db
 from ..forms import records
 from ..forms.models import IdempotencyKey, Record
@@ -143,10 +143,10 @@ def _if_match(required):
         if required:
             abort(problem(428, _("Send If-Match with the record's version.")))
         return None
-    raw = raw.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    version = inputs.whole_number(raw.strip().removeprefix("W/").strip('"'), 1, inputs.MAX_INT)
+    if version is None:
         abort(problem(400, _("If-Match must be the record's version number.")))
-    return int(raw)
+    return version
 
 
 def _stale(record):

@@ -5,7 +5,7 @@ from flask import abort, g, jsonify, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from .. import access, clock
+from .. import access, clock, inputs
 from ..extensions import db
 from ..workflow import engine, expressions, jobs, manual, rules, simulation
 from ..workflow.models import RuleRun
@@ -84,7 +84,8 @@ def dry_run_rule(key):
     rule = _rule_or_404(key)
     body = json_body(("record",))
     rid = body.get("record")
-    record = access.get_record(g.user, rid) if isinstance(rid, int) else None
+    rid = inputs.whole_number(rid, 1, inputs.MAX_ID) if isinstance(rid, int) else None
+    record = access.get_record(g.user, rid) if rid is not None else None
     if record is None or record.form.key != rule.form_key:
         return invalid({"/record": [_("Give the id of a record of form “%(form)s”", form=rule.form_key)]})
     return jsonify(engine.dry_run(rule, record, g.user))
@@ -97,7 +98,7 @@ def simulate_rule(key):
     body = json_body(("from", "to"))
     try:
         since = _day(body.get("from"), "/from")
-        until = _day(body.get("to"), "/to") + timedelta(days=1)
+        until = _day(body.get("to"), "/to", days=1)
     except ValueError as err:
         return invalid({str(err): [_("Give a date as YYYY-MM-DD")]})
     job = simulation.start(rule, since, until, g.user)
@@ -108,10 +109,11 @@ def simulate_rule(key):
     return response
 
 
-def _day(value, where):
+def _day(value, where, days=0):
+    """The start of a day (plus ``days``) in the business time zone; ValueError names where."""
     try:
-        d = date.fromisoformat(str(value))
-    except ValueError:
+        d = date.fromisoformat(str(value)) + timedelta(days=days)
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise ValueError(where) from None
     return datetime(d.year, d.month, d.day, tzinfo=clock.zone())
 
@@ -121,7 +123,7 @@ def rule_runs(key):
     require_admin()
     rule = _rule_or_404(key)
     rows = db.session.scalars(select(RuleRun).where(RuleRun.rule_id == rule.id).order_by(RuleRun.id.desc())
-                              .limit(min(int(request.args.get("limit", 100)), 1000))).all()
+                              .limit(inputs.int_arg("limit", 100, 1, 1000))).all()
     return jsonify({"runs": [run_json(r) for r in rows]})
 
 

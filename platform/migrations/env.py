@@ -9,9 +9,12 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# Alembic's logging setup, only when nothing configured logging yet (a bare `alembic` run).
+# Under the app (python app.py, flask db upgrade, the tests) fileConfig would replace the
+# app's handlers and, by default, disable every logger that exists: Formflow's errors, rule
+# failures and outbox failures would never be logged after migrations ran at start.
+if config.config_file_name is not None and not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

@@ -2,11 +2,14 @@
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db, login_manager
 from ..types import utcnow
 from .models import ApiToken, LoginAttempt, User
+
+LAST_USED_RESOLUTION = 60  # seconds: last_used_at says "in use lately", not every request
 
 
 @login_manager.user_loader
@@ -45,15 +48,30 @@ def authenticate(username, password, address):
 
 
 def token_row(token):
-    """The live ApiToken row of an active user for a bearer token, or None; notes its use."""
+    """The live ApiToken row of an active user for a bearer token, or None."""
     if not token:
         return None
     row = db.session.scalars(select(ApiToken).where(ApiToken.token_hash == ApiToken.digest(token),
                                                     ApiToken.revoked.is_(False))).first()
     if row is None or not row.user.active:
         return None
-    row.last_used_at = utcnow()
     return row
+
+
+def note_use(row):
+    """Set the token's last_used_at to now when the stored one is a minute old or more (one
+    small UPDATE, not one per request); True when it wrote. The caller commits."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=LAST_USED_RESOLUTION)
+    if row.last_used_at is not None and row.last_used_at > cutoff:
+        return False
+    # the condition again in SQL: of two requests racing here, one writes
+    result = db.session.execute(update(ApiToken).where(
+        ApiToken.id == row.id, or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= cutoff))
+        .values(last_used_at=now).execution_options(synchronize_session=False))
+    if result.rowcount:
+        set_committed_value(row, "last_used_at", now)  # as stored; nothing more to flush
+    return result.rowcount > 0
 
 
 def user_for_token(token):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from .. import inputs
 from ..extensions import db
 from ..forms import catalog, definitions
 from ..i18n import pick
@@ -69,10 +70,9 @@ def admin_form_draft(key):
         definition = {"key": form.key}
         for part in ("title", "settings", "schema", "ui"):
             try:
-                definition[part] = json.loads(getattr(wtf, part).data or "{}")
-            except json.JSONDecodeError as err:
-                errors[f"/{part}"] = [_("Not valid JSON: line %(line)s, column %(col)s: %(msg)s",
-                                        line=err.lineno, col=err.colno, msg=err.msg)]
+                definition[part] = inputs.parse_json(getattr(wtf, part).data or "{}")
+            except inputs.BadJSON as err:
+                errors.update({f"/{part}{p}": m for p, m in err.errors.items()} or {f"/{part}": [err.message]})
         if not errors:
             try:
                 draft = catalog.save_draft(definition)
@@ -95,7 +95,7 @@ def admin_form_draft(key):
         wtf.schema.data = _dump(base.schema if base else {})
         wtf.ui.data = _dump(base.ui if base else {})
     return render_template("admin/form_draft.html", form=form, wtf=wtf, errors=errors, base=base,
-                           versions=form.versions)
+                           versions=form.versions), 422 if errors else 200
 
 
 @bp.get("/admin/status")

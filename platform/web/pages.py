@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from .. import access, browse
+from .. import access, browse, inputs
 from ..extensions import db
 from ..forms import catalog, definitions, records, rendering
 from ..forms.models import Record
@@ -75,8 +75,7 @@ def record_list(key):
                                    sort=request.args.get("sort", "-created_at"), page=request.args.get("page", 1),
                                    per_page=request.args.get("per_page", 20), deleted=request.args.get("deleted") == "1")
     except browse.BadQuery as err:
-        flash(str(err), "warning")
-        return redirect(url_for("web.record_list", key=key))
+        raise inputs.BadParameter(err.where, str(err)) from None
     locale = doc_locale()
     options = {n: rendering.options_for(n, props[n], version.ui, locale) if
                definitions.widget_for(n, props[n], version.ui) != "boolean" else [("true", _("Yes")), ("false", _("No"))]
@@ -101,7 +100,12 @@ def _chosen_owner(default):
     if current_user.role not in ("admin", "manager") or "_owner" not in request.form:
         return default
     raw = request.form.get("_owner", "")
-    owner = db.session.get(User, int(raw)) if raw.isdigit() else None
+    owner = None
+    if raw:  # "" is "unassigned"; anything else must be someone
+        uid = inputs.whole_number(raw, 1, inputs.MAX_ID)
+        owner = db.session.get(User, uid) if uid is not None else None
+        if owner is None:
+            raise inputs.BadParameter("_owner", _("No such user"))
     if not access.may_assign(current_user, owner):
         abort(403)
     return owner

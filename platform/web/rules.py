@@ -1,12 +1,10 @@
 """Admin pages for workflow rules: list, edit with live checks, dry run, history, run log."""
-import json
-
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import access, clock
+from .. import access, clock, inputs
 from ..extensions import db
 from ..forms import catalog
 from ..i18n import doc_locale, pick
@@ -82,7 +80,8 @@ def admin_rule_edit(key):
                            fields={f.key: _fields_of(f.key) for f in forms},
                            revisions=rules.revisions(rule) if rule else [],
                            runs=db.session.scalars(select(RuleRun).where(RuleRun.rule_id == rule.id)
-                                                   .order_by(RuleRun.id.desc()).limit(50)).all() if rule else [])
+                                                   .order_by(RuleRun.id.desc()).limit(50)).all() if rule else []
+                           ), 422 if errors else 200
 
 
 def _body_from_form(errors):
@@ -100,10 +99,9 @@ def _body_from_form(errors):
         body["condition"] = f["condition"].strip()
     for part in ("trigger", "actions"):
         try:
-            body[part] = json.loads(f.get(part) or ("[]" if part == "actions" else "{}"))
-        except json.JSONDecodeError as err:
-            errors[f"/{part}"] = [_("Not valid JSON: line %(line)s, column %(col)s: %(msg)s",
-                                    line=err.lineno, col=err.colno, msg=err.msg)]
+            body[part] = inputs.parse_json(f.get(part) or ("[]" if part == "actions" else "{}"))
+        except inputs.BadJSON as err:
+            errors.update({f"/{part}{p}": m for p, m in err.errors.items()} or {f"/{part}": [err.message]})
     return body
 
 
@@ -140,7 +138,7 @@ def admin_rule_rollback(key, number):
 @admin_required
 def admin_check_expression():
     """Live checks for the rule editor (session + CSRF, unlike the bearer-token API)."""
-    data = request.get_json(silent=True) or {}
+    data = _posted_json()
     try:
         problems = expressions.check_for_form(str(data.get("form")), str(data.get("expression", "")))
     except LookupError:
@@ -152,9 +150,8 @@ def admin_check_expression():
 @admin_required
 def admin_rule_dry_run(key):
     rule = rules.get(key) or abort(404)
-    data = request.get_json(silent=True) or {}
-    rid = data.get("record")
-    record = access.get_record(current_user, int(rid)) if str(rid).isdigit() else None
+    rid = inputs.whole_number(_posted_json().get("record"), 1, inputs.MAX_ID)
+    record = access.get_record(current_user, rid) if rid is not None else None
     if record is None or record.form.key != rule.form_key:
         return jsonify({"error": _("Give the id of a record of form “%(form)s”", form=rule.form_key)}), 422
     return jsonify(engine.dry_run(rule, record, current_user))
@@ -165,13 +162,14 @@ def admin_rule_dry_run(key):
 def admin_rule_simulate(key):
     from datetime import date, datetime, timedelta
     rule = rules.get(key) or abort(404)
-    data = request.get_json(silent=True) or {}
+    data = _posted_json()
     try:
-        start, end = (date.fromisoformat(str(data.get(k))) for k in ("from", "to"))
-    except ValueError:
+        start, end = date.fromisoformat(str(data.get("from"))), date.fromisoformat(str(data.get("to")))
+        end += timedelta(days=1)
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         return jsonify({"error": _("Give a date as YYYY-MM-DD")}), 422
     since = datetime(start.year, start.month, start.day, tzinfo=clock.zone())
-    until = datetime(end.year, end.month, end.day, tzinfo=clock.zone()) + timedelta(days=1)
+    until = datetime(end.year, end.month, end.day, tzinfo=clock.zone())
     job = simulation.start(rule, since, until, current_user)
     db.session.commit()  # the replay runs in the queue; the page polls the job
     return jsonify({"job": job.id, "status_url": url_for("web.admin_job", job_id=job.id)}), 202
@@ -184,12 +182,25 @@ def admin_job(job_id):
     return jsonify(jobs.as_json(job))
 
 
+def _posted_json():
+    """The posted JSON object ({} for none); a 400 (422 for values no column can store) saying
+    why it cannot be used, so a deep or broken body is refused rather than a 500."""
+    if not request.is_json:
+        return {}
+    try:
+        data = inputs.parse_json(request.get_data(as_text=True))
+    except inputs.BadJSON as err:
+        abort(make_response(jsonify({"error": err.message, "errors": err.errors}), 422 if err.errors else 400))
+    return data if isinstance(data, dict) else {}
+
+
 @bp.get("/admin/runs")
 @admin_required
 def admin_runs():
     stmt = select(RuleRun).order_by(RuleRun.id.desc()).limit(200)
     if request.args.get("rule"):
         stmt = stmt.where(RuleRun.rule_key == request.args["rule"])
-    if request.args.get("record", "").isdigit():
-        stmt = stmt.where(RuleRun.record_id == int(request.args["record"]))
+    record = inputs.int_arg("record", None, 1, inputs.MAX_ID) if request.args.get("record") else None
+    if record is not None:
+        stmt = stmt.where(RuleRun.record_id == record)
     return render_template("admin/runs.html", runs=db.session.scalars(stmt).all())
