@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from formflow import clock
 from formflow.extensions import db
@@ -190,6 +190,20 @@ def test_grading_pools_and_strategies(app, dealer):
     assert any("长线培育" in t for t in titles) and any("月度触达" in t for t in titles)
 
 
+def drain(app, timeout=20):
+    """Let the real queue run the jobs the last requests queued (for_each walks), then return."""
+    import time
+    from formflow.workflow.models import Job
+    app.extensions["formflow.queue"].start_consumer(workers=1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with app.app_context():
+            if not db.session.scalar(select(func.count(Job.id)).where(Job.status.in_(("pending", "running")))):
+                return
+        time.sleep(0.1)
+    raise AssertionError("queued jobs did not finish")
+
+
 def test_price_drop_touches_exactly_the_price_sensitive_customers_of_that_model(app, dealer):
     s1, s3 = dealer["sales1"], dealer["sales3"]
     defeat(s1, lead(s1, phone="13912340071", customer_name="价格敏感CRV"), intended_model="2021款 本田CR-V")
@@ -200,6 +214,7 @@ def test_price_drop_touches_exactly_the_price_sensitive_customers_of_that_model(
     r = dealer["admin"].post("/api/v1/forms/market_event/records", json={"data": {
         "title": "CR-V 限时降价", "event_type": "price_cut", "model": "CR-V", "event_date": "2026-11-02"}})
     assert r.status_code == 201
+    drain(app)
     new = tasks(app)[before:]
     assert len(new) == 1 and "价格敏感CRV" in new[0][0] and new[0][1] == "high"
 
@@ -211,6 +226,7 @@ def test_competitor_complaint_alerts_owners_of_customers_lost_to_that_model(app,
     defeat(s3, lead(s3, phone="13912340082"), reasons=["competitor"], bought_other_car=True, competitor_model="长安CS75")
     dealer["admin"].post("/api/v1/forms/market_event/records", json={"data": {
         "title": "哈弗H6 大量投诉", "event_type": "competitor_complaint", "model": "哈弗H6", "event_date": "2026-11-02"}})
+    drain(app)
     assert any("机会" in t[0] for t in tasks(app, "sales1"))
     assert not any("机会" in t[0] for t in tasks(app, "sales3"))
 

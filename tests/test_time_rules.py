@@ -276,3 +276,33 @@ def test_rule_runs_cron_marks_and_jobs_are_kept_for_their_retention(ctx):
     ages = sorted(round((T0 - r.at).total_seconds() / 86400) for r in db.session.scalars(select(RuleRun)))
     assert ages == [1, 29]
     assert timers.prune(T0) == {"rule_runs": 0, "cron_marks": 0, "jobs": 0}
+
+
+def test_the_rule_page_previews_then_confirms_a_catch_up_and_shows_the_work(app, client, auth, cardealer):
+    clock.freeze(T0 - timedelta(days=2))
+    try:
+        with app.app_context():
+            reminder(hours=10)
+            missed = lead_at(T0 - timedelta(hours=3), 1)
+            clock.freeze(T0)
+            reminder(hours=1)
+            jobs.run_pending()
+        auth.login("admin")
+        r = client.post("/admin/rules/remind/catch-up", json={"since": "2099-01-01", "preview": True})
+        assert r.status_code == 422 and "/since" in r.json["errors"]
+        r = client.post("/admin/rules/remind/catch-up", json={"since": "2026-11-01", "preview": True})
+        assert r.status_code == 202
+        with app.app_context():
+            jobs.run_pending()
+            assert timers.sweep() == 0  # a preview arms nothing
+        job = client.get(r.json["status_url"]).json
+        assert job["status"] == "done" and job["result"]["count"] == 1 and job["result"]["sample"][0]["record"] == missed
+        r = client.post("/admin/rules/remind/catch-up", json={"since": "2026-11-01", "preview": False})
+        with app.app_context():
+            jobs.run_pending()
+            assert timers.sweep() == 1 and notes() == 1
+        page = client.get("/admin/rules/remind").get_data(as_text=True)
+        assert "补发" in page and "重新安排" in page  # the catch-up section and the re-arming job, in plain words
+        assert "已安排" in page  # the run log says what the timing edit armed
+    finally:
+        clock.reset()

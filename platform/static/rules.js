@@ -99,15 +99,47 @@
   }
 
   // A queued job (a simulation): show its progress until it ends, then its result.
-  function follow(url, out, running) {
+  function follow(url, out, running, done) {
     fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (job) {
       if (job.status === "pending" || job.status === "running") {
         out.textContent = running.replace("{done}", job.done).replace("{total}", job.total === null ? "…" : job.total);
-        setTimeout(function () { follow(url, out, running); }, 1000);
+        setTimeout(function () { follow(url, out, running, done); }, 1000);
+      } else if (done && !job.error) {
+        done(job);
       } else {
         out.textContent = JSON.stringify(job.error ? {error: job.error} : job.result, null, 2);
       }
     });
+  }
+
+  var catchUp = document.getElementById("catch-up");
+  if (catchUp) {
+    var catchOut = document.getElementById("catch-result");
+    var confirmBtn = document.getElementById("catch-confirm");
+    function runCatchUp(preview) {
+      post(catchUp.dataset.url, {since: document.getElementById("catch-since").value, preview: preview})
+        .then(function (res) {
+          if (!res.status_url) { catchOut.textContent = res.error; return; }
+          follow(res.status_url, catchOut, catchUp.dataset.running, function (job) {
+            var n = job.result.count || 0;
+            catchOut.textContent = (preview ? catchUp.dataset.preview : catchUp.dataset.armed).replace("{n}", n);
+            if (preview) {
+              var list = document.createElement("ul");
+              (job.result.sample || []).forEach(function (s) {
+                var li = document.createElement("li");
+                li.textContent = catchUp.dataset.record + " #" + s.record + " · " + new Date(s.due).toLocaleString();
+                list.appendChild(li);
+              });
+              catchOut.appendChild(list);
+              confirmBtn.classList.toggle("d-none", n === 0);
+            } else {
+              confirmBtn.classList.add("d-none");
+            }
+          });
+        });
+    }
+    document.getElementById("catch-preview").addEventListener("click", function () { runCatchUp(true); });
+    confirmBtn.addEventListener("click", function () { runCatchUp(false); });
   }
 
   var dry = document.getElementById("dry-run");

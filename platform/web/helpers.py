@@ -5,7 +5,20 @@ from ..forms import catalog, definitions
 from ..i18n import NAMES, current_code, doc_locale, pick
 
 
+def when(value, pattern="yyyy-MM-dd HH:mm"):
+    """An ISO moment (as jobs and the run log keep them) in the business time zone, for people."""
+    from datetime import datetime
+
+    from flask_babel import format_datetime
+    if not value:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return format_datetime(moment, pattern)
+
+
 def init_app(app):
+    app.add_template_filter(when)
+
     @app.context_processor
     def _globals():
         forms = []

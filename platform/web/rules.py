@@ -8,7 +8,7 @@ from .. import access, clock, inputs
 from ..extensions import db
 from ..forms import catalog
 from ..i18n import doc_locale, pick
-from ..workflow import engine, expressions, jobs, rules, simulation
+from ..workflow import engine, expressions, jobs, rules, simulation, timers
 from ..workflow.models import Job, Rule, RuleRun
 from . import bp
 from .admin import admin_required
@@ -79,9 +79,21 @@ def admin_rule_edit(key):
                            forms=forms, triggers=TRIGGERS, templates=ACTION_TEMPLATES,
                            fields={f.key: _fields_of(f.key) for f in forms},
                            revisions=rules.revisions(rule) if rule else [],
+                           rule_jobs=jobs.for_rule(rule) if rule else [], job_kinds=_job_kinds(),
+                           job_states=_job_states(),
                            runs=db.session.scalars(select(RuleRun).where(RuleRun.rule_id == rule.id)
                                                    .order_by(RuleRun.id.desc()).limit(50)).all() if rule else []
                            ), 422 if errors else 200
+
+
+def _job_kinds():
+    return {"rearm_rule": _("re-arming after a timing change"), "catch_up": _("catching up"),
+            "simulate": _("simulation"), "for_each": _("for each record"), "send_report": _("sending a report")}
+
+
+def _job_states():
+    return {"pending": _("waiting"), "running": _("running"), "done": _("done"), "failed": _("failed"),
+            "superseded": _("replaced by a newer edit")}
 
 
 def _body_from_form(errors):
@@ -172,6 +184,28 @@ def admin_rule_simulate(key):
     until = datetime(end.year, end.month, end.day, tzinfo=clock.zone())
     job = simulation.start(rule, since, until, current_user)
     db.session.commit()  # the replay runs in the queue; the page polls the job
+    return jsonify({"job": job.id, "status_url": url_for("web.admin_job", job_id=job.id)}), 202
+
+
+@bp.post("/admin/rules/<key>/catch-up")
+@admin_required
+def admin_rule_catch_up(key):
+    """Preview, or queue, the occurrences a time rule missed since a chosen day."""
+    from datetime import date, datetime
+    rule = rules.get(key) or abort(404)
+    if rule.trigger_type != "time" or rule.timing_since is None:
+        return jsonify({"error": _("Only a time rule saved since this version can catch up")}), 422
+    data = _posted_json()
+    try:
+        day = date.fromisoformat(str(data.get("since")))
+    except ValueError:
+        return jsonify({"error": _("Give a date as YYYY-MM-DD"), "errors": {"/since": [_("Give a date as YYYY-MM-DD")]}}), 422
+    since = datetime(day.year, day.month, day.day, tzinfo=clock.zone())
+    if since >= rule.timing_since:
+        return jsonify({"error": _("Choose a day before the rule's timing was last set"),
+                        "errors": {"/since": [_("Choose a day before the rule's timing was last set")]}}), 422
+    job = timers.catch_up(rule, since, preview=data.get("preview") is not False, user=current_user)
+    db.session.commit()
     return jsonify({"job": job.id, "status_url": url_for("web.admin_job", job_id=job.id)}), 202
 
 
