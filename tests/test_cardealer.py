@@ -94,7 +94,7 @@ def test_uncontacted_lead_is_escalated_and_reassigned_after_two_hours(app, deale
     after = dealer["admin"].get(f"/api/v1/records/{rec['id']}").json
     assert after["owner"]["username"] != first
     with app.app_context():
-        note = db.session.scalars(select(Notification)).one()
+        note = db.session.scalars(select(Notification).where(Notification.rule_key == "first_contact_sla")).one()
         assert "超过 2 小时未联系" in note.title and note.user_id == db.session.scalar(
             select(User.id).where(User.username == "manager"))
 

@@ -62,6 +62,9 @@ class Record(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow)
     updated_at = mapped_column(UTCDateTime, default=utcnow)
     deleted_at = mapped_column(UTCDateTime, nullable=True)
+    # when the owner last changed (set by the workflow's handover); empty: still with the owner
+    # it was created with, so created_at is the moment it was assigned
+    assigned_at = mapped_column(UTCDateTime, nullable=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), index=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(64))
     search_text: Mapped[str] = mapped_column(String(1000), default="")

@@ -1,11 +1,13 @@
 """What rules do: set values, change state, assign, create tasks, notify, create or update
 records, act on each record of a query, schedule another rule, stop."""
+import logging
 import re
 from datetime import date, datetime, timedelta
 
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from .. import clock
 from ..extensions import db
@@ -13,7 +15,7 @@ from ..forms import catalog, records
 from ..forms.models import Record
 from ..forms.queries import where_field
 from ..people.models import User
-from . import assignment, expressions, jobs, outbox
+from . import assignment, expressions, handover, jobs, outbox
 from .models import DueEntry, Notification, Rule, Task
 
 def perform_all(actions, ctx, record=None):
@@ -84,15 +86,45 @@ def _status(action, ctx, record):
     ctx.done.append({"type": "status", "record": record.id, "from": before, "to": action["to"]})
 
 
+log = logging.getLogger(__name__)
+ASSIGN_ATTEMPTS = 2  # a second try after a database error (a deadlock, a lost race)
+
+
 def _assign(action, ctx, record):
+    """Choose and set the owner. It never ends silently without one: a database error (a lost
+    race, a deadlock) is tried once more, and when nobody is found or the assignment fails the
+    managers are told (handover.escalate); the rest of the rule goes on either way."""
     _needs_record(record, "assign")
-    user, why = assignment.choose(record, action, ctx)
-    if user is None:
-        ctx.done.append({"type": "assign", "record": record.id, "owner": None, "why": why})
-        return
     before = record.owner.username if record.owner else None
-    records.update(record, {}, record.version, None, owner=user)
-    ctx.done.append({"type": "assign", "record": record.id, "from": before, "owner": user.username, "why": why})
+    user, why, failures, failed = None, "", [], None
+    for _attempt in range(ASSIGN_ATTEMPTS):
+        failed = None
+        savepoint = db.session.begin_nested()
+        try:
+            user, why = assignment.choose(record, action, ctx)
+            if user is not None:
+                records.update(record, {}, record.version, None, owner=user)
+            savepoint.commit()
+            break
+        except Exception as err:  # rolled back alone: the record keeps its owner, the rule goes on
+            savepoint.rollback()
+            user, failed = None, err
+            failures.append(err)
+            if not isinstance(err, expressions.ExpressionError):
+                log.error("assignment failed on record %s (rule %s)", record.id, ctx.rule.key, exc_info=err)
+            if not isinstance(err, DBAPIError):  # only a database error is worth a second try
+                break
+    done = {"type": "assign", "record": record.id, "from": before, "owner": user.username if user else None,
+            "why": why}
+    if user is not None:
+        if failures:  # the run log shows the retry
+            done["retried_after"] = _failure_text(failures[0])
+        ctx.done.append(done)
+        return
+    if failed is not None:  # else the last attempt ran and found nobody
+        done["error"] = _failure_text(failed)
+    done["escalated_to"] = handover.escalate(record, done.get("error") or why, ctx.user, ctx.rule.key)
+    ctx.done.append(done)
 
 
 def recipients(specs, ctx, record):
@@ -307,3 +339,8 @@ def count_records(form_key, filters=None):
     return db.session.scalar(stmt)
 
 
+def _failure_text(err):
+    """An assignment failure as the run log shows it: expression errors in the user's words."""
+    if isinstance(err, expressions.ExpressionError):
+        return err.message[:500]
+    return f"{type(err).__name__}: {err}"[:500]

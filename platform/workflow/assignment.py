@@ -11,6 +11,7 @@ Concurrent assignments for the same form are serialised by updating that form's 
 """
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..forms.models import Record
@@ -21,12 +22,23 @@ from . import expressions
 from .models import AssignmentLock, AssignmentMark
 
 
+_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def _lock(form_id):
-    result = db.session.execute(update(AssignmentLock).where(AssignmentLock.form_id == form_id)
-                                .values(counter=AssignmentLock.counter + 1))
-    if result.rowcount == 0:
-        db.session.add(AssignmentLock(form_id=form_id, counter=1))
-        db.session.flush()
+    """Hold the form's lock row until the transaction ends.
+
+    On a new database the row does not exist yet and every concurrent first assignment sees
+    none: it is inserted with ON CONFLICT DO NOTHING, so one insert wins, the others wait for
+    it and do nothing, and all of them then queue on the same row with the UPDATE.
+    """
+    take = update(AssignmentLock).where(AssignmentLock.form_id == form_id).values(counter=AssignmentLock.counter + 1)
+    if db.session.execute(take).rowcount:
+        return
+    insert = _INSERT[db.session.get_bind().dialect.name]
+    db.session.execute(insert(AssignmentLock).values(form_id=form_id, counter=0)
+                       .on_conflict_do_nothing(index_elements=["form_id"]))
+    db.session.execute(take)
 
 
 def open_counts(record, user_ids, open_spec):

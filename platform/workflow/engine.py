@@ -197,5 +197,7 @@ def init_app(app):
         records.after_save.append(flows.track)
     if on_save not in records.after_save:
         records.after_save.append(on_save)
+    from . import handover
+    handover.init_app(app)
     if flows.check_guards not in definitions.extra_checks:
         definitions.extra_checks.append(flows.check_guards)

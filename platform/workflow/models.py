@@ -119,6 +119,7 @@ class Task(db.Model):
     rule_key: Mapped[str | None] = mapped_column(String(64))
     created_at = mapped_column(UTCDateTime, default=utcnow)
     done_at = mapped_column(UTCDateTime, nullable=True)
+    closed_reason: Mapped[str | None] = mapped_column(String(200))  # status "closed": why nobody did it
 
     assignee = relationship("User")
     record = relationship("Record")

@@ -62,7 +62,7 @@ def check(body, known_rules=()):
         except (ValueError, TypeError) as err:
             add("/trigger/schedule", _("Not a valid cron schedule: %(detail)s", detail=str(err)))
     if trigger["type"] == "time" and isinstance(trigger["from"], str) and trigger["from"] not in (
-            "created_at", "updated_at") and trigger["from"] not in props:
+            "created_at", "updated_at", "assigned_at") and trigger["from"] not in props:
         add("/trigger/from", _("The form has no field “%(name)s”", name=trigger["from"]))
     if trigger["type"] in ("updated", "saved"):
         for i, name in enumerate(trigger.get("fields", [])):

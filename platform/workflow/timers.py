@@ -41,6 +41,8 @@ def _anchor(rule, record):
         return record.created_at
     if source == "updated_at":
         return record.updated_at
+    if source == "assigned_at":  # a reassigned record counts afresh from its handover
+        return record.assigned_at or record.created_at
     try:
         return expressions._as_datetime(record.data.get(source))
     except ValueError:
