@@ -120,7 +120,7 @@ def notify(user, title, body, record_id, rule_key=None):
 
 
 def label(record):
-    """“Form title” “record title”, e.g. a lead form and a customer name, in the current language."""
+    """“Form title” “record title” (a form's name and a customer's, say), in the current language."""
     return _("%(form)s “%(title)s”", form=pick(record.form.title, doc_locale()), title=records.title_of(record))
 
 
