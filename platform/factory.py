@@ -39,9 +39,10 @@ def create_app(test_config=None, instance_path=None):
     Bootstrap5(app)
 
     from . import models  # noqa: F401  (every table registered before migrations run)
-    from .workflow import engine, queue, tasks  # noqa: F401  (tasks declare themselves to the queue)
+    from . import workflow
+    from .workflow import queue, tasks  # noqa: F401  (tasks declare themselves to the queue)
     queue.init_app(app)
-    engine.init_app(app)
+    workflow.init_app(app)
 
     from . import api, cli, errors, inputs, web
     inputs.init_app(app)  # before the routes: their <int:...> ids use its bounded converter

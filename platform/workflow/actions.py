@@ -15,7 +15,9 @@ from ..forms import catalog, records
 from ..forms.models import Record
 from ..forms.queries import where_field
 from ..people.models import User
-from . import assignment, expressions, handover, jobs, outbox
+from . import assignment, expressions, handover, jobs, outbox, runstate
+from .audience import recipients
+from .durations import later
 from .models import DueEntry, Notification, Rule, Task
 
 def perform_all(actions, ctx, record=None):
@@ -27,27 +29,6 @@ def perform(action, ctx, record=None):
     record = record if record is not None else ctx.record
     handler = HANDLERS[action["type"]]
     return handler(action, ctx, record)
-
-
-def duration(spec):
-    spec = spec or {}
-    return timedelta(minutes=spec.get("minutes", 0), hours=spec.get("hours", 0), days=spec.get("days", 0),
-                     weeks=spec.get("weeks", 0))
-
-
-def later(spec):
-    """Now plus a due/after spec; ``working_days`` steps over Saturdays and Sundays in Asia/Shanghai
-    (public holidays are not known), keeping the time of day."""
-    moment = clock.now() + duration(spec)
-    days = spec.get("working_days", 0)
-    if days:
-        local = moment.astimezone(clock.zone())
-        while days:
-            local += timedelta(days=1)
-            if local.weekday() < 5:
-                days -= 1
-        moment = local
-    return moment
 
 
 def _needs_record(record, kind):
@@ -125,47 +106,6 @@ def _assign(action, ctx, record):
         done["error"] = _failure_text(failed)
     done["escalated_to"] = handover.escalate(record, done.get("error") or why, ctx.user, ctx.rule.key)
     ctx.done.append(done)
-
-
-def recipients(specs, ctx, record):
-    """Users named by owner / manager / creator / user:NAME / role:ROLE / field:FIELD."""
-    out = []
-    owner = record.owner if record is not None else None
-    for spec in specs:
-        kind, _sep, arg = spec.partition(":")
-        found = []
-        if kind == "owner" and owner is not None:
-            found = [owner]
-        elif kind == "creator" and record is not None and record.created_by is not None:
-            found = [record.created_by]
-        elif kind == "manager":
-            found = managers_of(owner)
-        elif kind == "user":
-            found = db.session.scalars(select(User).where(User.username == arg, User.active.is_(True))).all()
-        elif kind == "role":
-            stmt = select(User).where(User.role == arg, User.active.is_(True))
-            if owner is not None and owner.team_id and arg != "admin":
-                stmt = stmt.where(User.team_id == owner.team_id)
-            found = db.session.scalars(stmt.order_by(User.id)).all()
-        elif kind == "field" and record is not None:
-            name = record.data.get(arg)
-            found = db.session.scalars(select(User).where(User.username == name, User.active.is_(True))).all()
-        for u in found:
-            if u not in out:
-                out.append(u)
-    return out
-
-
-def managers_of(user):
-    """The managers of a user's team; admins when the user has no team or the team no manager."""
-    found = []
-    if user is not None and user.team_id:
-        found = db.session.scalars(select(User).where(User.team_id == user.team_id, User.role == "manager",
-                                                      User.active.is_(True)).order_by(User.id)).all()
-    if not found:
-        found = db.session.scalars(select(User).where(User.role == "admin", User.active.is_(True))
-                                   .order_by(User.id)).all()
-    return found
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
@@ -260,22 +200,6 @@ def _update_record(action, ctx, record):
     ctx.done.append({"type": "update_record", "record": target.id, "values": values})
 
 
-def _for_each(action, ctx, record):
-    from . import fanout  # (fanout runs actions: imported when first used)
-    fanout.start(action, ctx, record, _path(ctx.rule.body["actions"], action))
-
-
-def _path(actions, wanted, base=()):
-    """Where an action sits in its rule (indexes through nested for_each), for the queued job."""
-    for i, action in enumerate(actions):
-        if action is wanted:
-            return (*base, i)
-        found = _path(action.get("actions", []), wanted, (*base, i)) if action.get("type") == "for_each" else None
-        if found:
-            return found
-    raise LookupError("action not in its rule")
-
-
 def _schedule(action, ctx, record):
     target = db.session.scalars(select(Rule).where(Rule.key == action["rule"])).first()
     if target is None:
@@ -300,8 +224,7 @@ def _send_report(action, ctx, record):
     channels = action.get("channels") or ["inbox"]
     to = [u.username for u in recipients(action.get("to", []), ctx, record)]
     done = {"type": "send_report", "report": report.key, "to": to, "channels": channels}
-    from .engine import is_dry
-    if not is_dry():
+    if not runstate.is_dry():
         params = {"report": report.key, "to": to, "channels": channels, "rule": ctx.rule.key,
                   "base": f"{ctx.rule.key}:{report.key}:{clock.now().isoformat()}", "as": action.get("as"),
                   "webhook": action.get("webhook") if "webhook" in channels else None}
@@ -310,13 +233,22 @@ def _send_report(action, ctx, record):
 
 
 def _stop(action, ctx, record):
-    from .engine import Stop
-    raise Stop()
+    raise runstate.Stop()
 
 
+# The registry of action types: rule.schema.json describes each one's definition, and a part of the
+# workflow that owns an action elsewhere registers its handler here (fanout: for_each).
 HANDLERS = {"set": _set, "status": _status, "assign": _assign, "task": _task, "notify": _notify,
-            "create_record": _create_record, "update_record": _update_record, "for_each": _for_each,
-            "schedule": _schedule, "send_report": _send_report, "stop": _stop}
+            "create_record": _create_record, "update_record": _update_record, "schedule": _schedule,
+            "send_report": _send_report, "stop": _stop}
+
+
+def register(kind):
+    """Declare the handler of an action type: ``fn(action, ctx, record)``."""
+    def deco(fn):
+        HANDLERS[kind] = fn
+        return fn
+    return deco
 
 
 def count_records(form_key, filters=None):

@@ -19,6 +19,7 @@ from ..forms.queries import field_value
 from ..people.models import Team, User
 from ..types import utcnow
 from . import expressions
+from .audience import managers_of
 from .models import AssignmentLock, AssignmentMark
 
 
@@ -84,7 +85,6 @@ def candidates(strategy, record, ctx):
             value = strategy["map"].get(str(value)) if value is not None else None
         return _by_username(value)
     if kind == "manager":
-        from .actions import managers_of
         return managers_of(record.owner or (ctx.user if ctx else None))
     pool = _team_users(strategy.get("team"), strategy.get("role", "sales"))
     if kind == "skill":

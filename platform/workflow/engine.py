@@ -5,26 +5,21 @@ a failing rule is rolled back alone and logged, and never costs the user their d
 Rules that trigger rules are bounded by MAX_DEPTH and by cycle detection.
 """
 import logging
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
 from ..extensions import db
 
-from . import expressions, flows, rules
+from . import actions, expressions, flows, rules, runstate
 from .models import RuleRun
 
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 5
-_chain = ContextVar("formflow_rule_chain", default=())
-_dry = ContextVar("formflow_dry_run", default=False)
-
-
-class Stop(Exception):
-    """The stop action: no further actions of this rule."""
+_chain = runstate.chain
+Stop = runstate.Stop
+is_dry = runstate.is_dry
 
 
 @dataclass
@@ -53,19 +48,16 @@ class Context:
         return names
 
     def functions(self):
-        from .actions import count_records
-        return {"count": count_records}
+        return {"count": actions.count_records}
 
 
 def on_save(record, action, old, user, system=False):
-    """after_save hook: fire created/updated/status rules, then refresh the record's timers.
+    """after_save hook: fire created/updated/status rules (the timers' own hook follows).
 
-    Imported history (system) fires no rules and arms only timers still in the future: a
-    blueprint's six months of demo data must not replay six months of reminders at once.
+    Imported history (system) fires no rules: a blueprint's six months of demo data must not
+    replay six months of reminders at once.
     """
-    from . import timers
     if system:
-        timers.schedule_for(record, future_only=True)
         return
     form_key = record.form.key
     if action == "create":
@@ -84,7 +76,6 @@ def on_save(record, action, old, user, system=False):
             if name in changed and (not t.get("from") or old.get(name) in t["from"]) \
                     and (not t.get("to") or record.data.get(name) in t["to"]):
                 run(rule, record, f"status {old.get(name)} → {record.data.get(name)}", old=old, user=user)
-        timers.schedule_for(record)
 
 
 def run(rule, record, trigger, old=None, user=None, event=None, dry=False):
@@ -93,7 +84,7 @@ def run(rule, record, trigger, old=None, user=None, event=None, dry=False):
     link = (rule.id, record.id if record is not None else None)
     entry = RuleRun(rule_id=rule.id, rule_key=rule.key, rule_revision=rule.revision,
                     record_id=record.id if record is not None else None, trigger=trigger[:200],
-                    depth=len(chain), dry_run=dry or _dry.get())
+                    depth=len(chain), dry_run=dry or runstate.is_dry())
     if link in chain:
         entry.error = _("Stopped: this rule already ran on this record earlier in the same chain (a cycle)")
         db.session.add(entry)
@@ -108,7 +99,6 @@ def run(rule, record, trigger, old=None, user=None, event=None, dry=False):
     try:
         entry.matched = expressions.truthy(rule.body.get("condition"), ctx.names(), ctx.functions())
         if entry.matched:
-            from . import actions
             try:
                 actions.perform_all(rule.body["actions"], ctx)
             except Stop:
@@ -138,7 +128,6 @@ def run_actions(rule, record, action, event, origin=None):
                                                           ctx.functions()):
             savepoint.commit()
             return None
-        from . import actions
         try:
             actions.perform_all(action["actions"], ctx, record)
         except Stop:
@@ -165,39 +154,10 @@ def _error_text(err):
 def dry_run(rule, record, user=None):
     """What the rule would do to this record, with every effect rolled back afterwards."""
     outer = db.session.begin_nested()
-    token = _dry.set(True)
     try:
-        entry = run(rule, record, "dry run", old={}, user=user, dry=True)
-        result = {"matched": entry.matched, "actions": list(entry.actions), "error": entry.error}
+        with runstate.dry():
+            entry = run(rule, record, "dry run", old={}, user=user, dry=True)
+            result = {"matched": entry.matched, "actions": list(entry.actions), "error": entry.error}
     finally:
-        _dry.reset(token)
         outer.rollback()
     return result
-
-
-def is_dry():
-    return _dry.get()
-
-
-@contextmanager
-def dry():
-    """Within this block rules run as dry runs: no outbox, nothing queued."""
-    token = _dry.set(True)
-    try:
-        yield
-    finally:
-        _dry.reset(token)
-
-
-def init_app(app):
-    from ..forms import definitions, records
-    if flows.enforce not in records.before_save:
-        records.before_save.append(flows.enforce)
-    if flows.track not in records.after_save:
-        records.after_save.append(flows.track)
-    if on_save not in records.after_save:
-        records.after_save.append(on_save)
-    from . import handover
-    handover.init_app(app)
-    if flows.check_guards not in definitions.extra_checks:
-        definitions.extra_checks.append(flows.check_guards)

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..forms import catalog
 from ..forms.models import Record
 from ..forms.queries import field_value, where_field
-from . import engine, expressions, jobs
+from . import actions, engine, expressions, jobs, runstate
 from .models import Rule, RuleRun
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,22 @@ def matches(action, ctx, item, event):
     return not action.get("where") or expressions.truthy(action["where"], ctx.names(item, event), ctx.functions())
 
 
+@actions.register("for_each")
+def _for_each(action, ctx, record):
+    start(action, ctx, record, _path(ctx.rule.body["actions"], action))
+
+
+def _path(actions_, wanted, base=()):
+    """Where an action sits in its rule (indexes through nested for_each), for the queued job."""
+    for i, action in enumerate(actions_):
+        if action is wanted:
+            return (*base, i)
+        found = _path(action.get("actions", []), wanted, (*base, i)) if action.get("type") == "for_each" else None
+        if found:
+            return found
+    raise LookupError("action not in its rule")
+
+
 def start(action, ctx, record, path):
     """The for_each action: queue the walk (a dry run walks the first matches here, and says
     how many it did not show)."""
@@ -152,7 +168,7 @@ def start(action, ctx, record, path):
     event = dict(record.data) if record is not None else dict(ctx.event)
     if record is not None:
         event["id"] = record.id
-    if engine.is_dry():
+    if runstate.is_dry():
         shown, more = [], False
         for item in candidates(form, action, event):
             if matches(action, ctx, item, event):
@@ -162,8 +178,7 @@ def start(action, ctx, record, path):
                 shown.append(item.id)
                 saved, ctx.event = ctx.event, event
                 try:
-                    from .actions import perform_all
-                    perform_all(action["actions"], ctx, item)
+                    actions.perform_all(action["actions"], ctx, item)
                 finally:
                     ctx.event = saved
         ctx.done.append({"type": "for_each", "form": form.key, "records": shown, "more": more})

@@ -22,6 +22,7 @@ from ..forms import records
 from ..forms.models import Record
 from ..i18n import LOCALES, doc_locale, pick
 from ..people.models import User
+from .audience import managers_of
 from .models import Notification, Task
 
 _HANDOVER = "formflow_handover"  # InstanceState.info key: (owner id before, owner id after)
@@ -99,7 +100,6 @@ def escalate(record, reason, user=None, rule_key=None):
 
     Returns the usernames told. An escalation task still open is not added twice.
     """
-    from .actions import managers_of
     people = managers_of(record.owner or user)
     for person in people:
         with language(person):

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from .. import clock
 from ..extensions import db
-from . import queue
+from . import queue, runstate
 from .models import OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,7 @@ WEBHOOK_TIMEOUT = 10
 
 def add(channel, key, payload):
     """Queue a side effect; delivered after the surrounding transaction commits."""
-    from .engine import is_dry
-    if is_dry():
+    if runstate.is_dry():
         return None
     digest = hashlib.sha256(key.encode()).hexdigest()[:40]
     entry = OutboxEntry(key=f"{channel}:{digest}", channel=channel, payload=payload, next_attempt_at=clock.now())

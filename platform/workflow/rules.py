@@ -3,6 +3,7 @@ import json
 from importlib import resources
 
 from flask_babel import gettext as _
+from blinker import Namespace
 from huey import crontab
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
@@ -14,6 +15,10 @@ from ..forms.pointers import pointer, problems
 from ..types import utcnow
 from . import expressions
 from .models import Rule, RuleRevision
+
+# Sent after a rule is saved, in the saving transaction: saved.send(rule, before=previous body or None).
+# The timers re-arm a rule whose timing changed.
+saved = Namespace().signal("rule-saved")
 
 META = Draft202012Validator(json.loads(resources.files("formflow.workflow").joinpath("rule.schema.json")
                                        .read_text("utf-8")))
@@ -157,8 +162,7 @@ def save(body, user=None, note="", blueprint_key=None, known_rules=()):
     db.session.flush()
     db.session.add(RuleRevision(rule_id=rule.id, number=rule.revision, body=body,
                                 user_id=user.id if user else None, note=note[:200]))
-    from . import timers
-    timers.rule_saved(rule, before)
+    saved.send(rule, before=before)
     db.session.flush()
     return rule, True
 

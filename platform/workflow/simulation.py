@@ -15,7 +15,7 @@ from .. import clock
 from ..extensions import db
 from ..forms import catalog
 from ..forms.models import Record
-from . import engine, jobs
+from . import engine, jobs, runstate
 from .models import AssignmentMark, Job, Rule
 
 BATCH = 200
@@ -76,7 +76,7 @@ def _replay(job):
     decided = {}
     savepoint = db.session.begin_nested()
     try:
-        with engine.dry():
+        with runstate.dry():
             if _assigns(rule):
                 _restore(form_id, job, where)
             for rid, _created in batch:

@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from .. import clock
 from ..extensions import db
 from ..forms.models import Record
-from . import engine, expressions, flows, jobs
-from .actions import duration
+from . import engine, expressions, flows, jobs, rules
+from .durations import duration
 from .models import CronMark, DueEntry, Rule, RuleRun
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,12 @@ def schedule_for(record, future_only=False):
         arm(rule, record, after)
 
 
+def on_save(record, action, old, user, system=False):
+    """after_save hook: a saved record's due entries follow it. Imported history (system) arms
+    only what is still ahead: six months of demo data must not replay six months of reminders."""
+    schedule_for(record, future_only=system)
+
+
 # --- rule edits ----------------------------------------------------------------------------
 
 def timing(body):
@@ -145,6 +151,7 @@ def timing(body):
     return None
 
 
+@rules.saved.connect
 def rule_saved(rule, before):
     """After a rule is saved (``before`` is its previous body, None when new): re-arm in the
     queue only when its timing changed or it was switched on; otherwise touch nothing."""
