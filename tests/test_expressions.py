@@ -3,8 +3,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from sqlalchemy import select
+
 from formflow import clock
+from formflow.extensions import db
+from formflow.forms import catalog, records
+from formflow.people.models import User
 from formflow.workflow import expressions as ex
+from formflow.workflow.models import Notification
 
 PROPS = {
     "status": {"type": "string", "enum": ["new", "contacted", "won"]},
@@ -99,7 +105,7 @@ def test_check_reports_unknown_fields_types_and_choices_with_columns():
     problems = {(p.message, p.col) for p in ex.check('statsu == "new"', PROPS)}
     assert any("statsu" in m and c == 1 for m, c in problems)
     [p] = ex.check('visits == "3"', PROPS)
-    assert p.col == 11 and "number" in p.message
+    assert p.col == 11 and "数字" in p.message and "文本" in p.message
     [p] = ex.check('status == "nwe"', PROPS)
     assert "nwe" in p.message
     [p] = ex.check('reasons == "price"', PROPS)
@@ -119,3 +125,95 @@ def test_parse_is_cached():
     ex.parse('status == "new"')
     ex.parse('status == "new"')
     assert ex.parse.cache_info().hits == 1
+
+
+# --- dates and date-times reach expressions as values, and compare as instants -------------
+
+MOMENTS = {
+    "planned": {"type": "string", "format": "date-time"},
+    "visit": {"type": "string", "format": "date-time"},
+    "expected": {"type": "string", "format": "date"},
+    "note": {"type": "string"},
+}
+
+
+def named(data, old=None):
+    return ex.names_for(data, MOMENTS, old=old)
+
+
+def test_date_times_compare_as_instants_whatever_their_offset():
+    # 10:30 in Shanghai is 02:30 UTC: the visit came half an hour before the planned follow-up,
+    # although its text sorts after it.
+    names = named({"planned": "2026-12-01T03:00+00:00", "visit": "2026-12-01T10:30+08:00"})
+    assert ex.evaluate("visit < planned", names) is True
+    assert ex.evaluate("planned > visit and planned != visit", names) is True
+    assert ex.evaluate("min(planned, visit) == visit", names) is True
+    assert ex.evaluate("planned == visit", named({"planned": "2026-12-01T02:30:00Z",
+                                                  "visit": "2026-12-01T10:30+08:00"})) is True
+    # ISO text beside a date-time is read as one
+    assert ex.evaluate("visit == '2026-12-01T02:30+00:00' and visit < '2026-12-01T10:31+08:00'", names) is True
+    assert ex.evaluate("hours_between(visit, planned)", names) == pytest.approx(0.5)
+    assert ex.evaluate("hours_since(planned)", names) == pytest.approx(-(24 * 5 + 1))
+    # values are in the business time zone
+    assert ex.evaluate("planned.hour", names) == 11 and ex.evaluate("visit.hour", names) == 10
+    moved = named({"planned": "2026-12-02T00:00+00:00"}, old={"planned": "2026-12-01T23:00-05:00"})
+    assert ex.evaluate("old.planned > planned", moved) is True
+
+
+def test_dates_compare_with_dates_today_and_date_times():
+    names = named({"expected": "2026-11-26", "planned": "2026-11-26T08:00+08:00"})
+    assert ex.evaluate("expected == today()", names) is True  # today() stays text, YYYY-MM-DD
+    assert ex.evaluate("expected >= '2026-11-01' and expected < '2026-12-01'", names) is True
+    assert ex.evaluate("expected < now and expected < planned", names) is True  # a date is its midnight
+    assert ex.evaluate("days_until(expected) == 0 and days_between(expected, '2027-02-24') == 90", names) is True
+    assert ex.evaluate("expected == None and planned == None", named({})) is True
+    assert ex.evaluate("str(expected)", names) == "2026-11-26"
+
+
+def test_subtracting_moments_points_to_the_functions_and_bad_text_stays_text():
+    names = named({"planned": "2026-12-01T03:00+00:00", "visit": "2026-12-01T10:30+08:00", "expected": "x"})
+    with pytest.raises(ex.ExpressionError) as info:
+        ex.evaluate("visit - planned", names)
+    assert "hours_between" in info.value.message and "<class" not in info.value.message
+    assert names["expected"] == "x"  # a value that is not a date reaches expressions as it is stored
+    with pytest.raises(ex.ExpressionError) as info:
+        ex.evaluate("visit < 'soon'", names)
+    assert "soon" in info.value.message
+
+
+def test_check_knows_date_and_date_time_fields():
+    [p] = ex.check("created > 5", PROPS)
+    assert "日期时间" in p.message and "数字" in p.message
+    [p] = ex.check('expected < "soon"', PROPS)
+    assert "soon" in p.message
+    [p] = ex.check("created - now", PROPS)
+    assert "hours_between" in p.message
+    [p] = ex.check("expected + 1 > 2", PROPS)
+    assert "日期" in p.message
+    assert ex.check('expected < today() and created < now and expected <= created and expected != "2026-11-01"'
+                    ' and created > "2026-11-01T00:00+08:00" and hours_between(created, now) > 2'
+                    ' and days_between(expected, today()) < 3', PROPS) == []
+
+
+def test_rules_compare_stored_date_times_by_instant_and_write_them_back_as_text(cardealer):
+    from formflow.workflow import rules
+    sales = db.session.scalars(select(User).where(User.username == "sales1")).one()
+    rules.save({"key": "visit_first", "form": "lead", "trigger": {"type": "created"},
+                "condition": "appointment_at < next_followup_at",
+                "actions": [{"type": "set", "values": {"last_followup_at": "min(next_followup_at, appointment_at)"}},
+                            {"type": "notify", "to": ["user:sales1"], "title": "到店 {appointment_at}"}]})
+    db.session.commit()
+    lead = {"customer_name": "王小明", "source_channel": "showroom", "status": "invited"}  # shows appointment_at
+    # 10:30 in Shanghai (02:30 UTC) is before 03:00 UTC, though its text sorts after it
+    first = records.create(catalog.get_form("lead"), {**lead, "phone": "13812345678",
+                                                      "next_followup_at": "2026-12-01T03:00+00:00",
+                                                      "appointment_at": "2026-12-01T10:30+08:00"}, sales, owner=sales)
+    # 03:30 UTC is after 11:00 in Shanghai (03:00 UTC), though its text sorts before it
+    second = records.create(catalog.get_form("lead"), {**lead, "phone": "13812345679",
+                                                       "next_followup_at": "2026-12-01T11:00+08:00",
+                                                       "appointment_at": "2026-12-01T03:30+00:00"}, sales, owner=sales)
+    db.session.commit()
+    assert first.data["last_followup_at"] == "2026-12-01T10:30:00+08:00"
+    assert "last_followup_at" not in second.data or second.data["last_followup_at"] is None
+    [note] = db.session.scalars(select(Notification).where(Notification.rule_key == "visit_first")).all()
+    assert note.title == "到店 2026-12-01 10:30" and note.record_id == first.id

@@ -128,7 +128,8 @@ def render(template, ctx, record):
         if key == "id":
             return str(record.id) if record is not None else ""
         if record is not None and key in record.form_version.schema["properties"]:
-            return display_value(names.get(key), key, record.form_version, doc_locale())
+            # the stored value: expressions see dates as values, display_value reads the stored text
+            return display_value(record.data.get(key), key, record.form_version, doc_locale())
         value = names.get(key)
         return "" if value is None else str(value)
     return _PLACEHOLDER.sub(sub, template)

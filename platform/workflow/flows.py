@@ -75,7 +75,8 @@ def enforce(record, old, new, user, form=None, prefix=(), system=False):
             try:
                 ok = expressions.truthy(t["guard"], names)
             except expressions.ExpressionError as err:
-                ok, problems = False, [*problems, err.message]
+                ok, problems = False, [*problems, _("The conditions for “%(state)s” could not be checked: %(detail)s",
+                                                    state=_label(version, field, after), detail=err.message)]
             if not ok:
                 problems.append(pick(t.get("message")) or _("The conditions for “%(state)s” are not met",
                                                               state=_label(version, field, after)))
