@@ -510,3 +510,13 @@ def test_demo_history_is_imported_as_it_was(app):
     lead_file.write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
     summary = load(app, folder, demo=True)
     assert summary["demo_records"] > 100
+
+
+def test_created_at_is_a_moment_in_expressions(wf):
+    """created_at reaches expressions as an instant, like date-time fields (issue 9.5)."""
+    rule("visit_after_entry", {"type": "created"}, [{"type": "set", "values": {"notes": '"预约在登记之后"'}}],
+         condition="next_followup_at != None and next_followup_at > created_at")
+    later_visit = lead(next_followup_at="2026-11-02T02:00:00+00:00")      # 10:00 in Shanghai, after 09:00
+    earlier_visit = lead(next_followup_at="2026-11-02T08:30:00+08:00", phone=phone(5))  # 00:30 UTC: before
+    assert db.session.get(Record, later_visit.id).data.get("notes") == "预约在登记之后"
+    assert "notes" not in db.session.get(Record, earlier_visit.id).data

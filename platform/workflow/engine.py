@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
+from .. import clock
 from ..extensions import db
 
 from . import actions, expressions, flows, rules, runstate
@@ -37,9 +38,10 @@ class Context:
         if record is None:
             return expressions.names_for({}, {}, user=flows.user_dict(self.user), event=event or self.event)
         props = record.form_version.schema["properties"]
+        zone = clock.zone()  # moments, like date-time fields: compared and subtracted by instant
         meta = {"id": record.id, "owner": record.owner.username if record.owner else None,
-                "created_at": record.created_at.isoformat() if record.created_at else None,
-                "updated_at": record.updated_at.isoformat() if record.updated_at else None}
+                "created_at": record.created_at.astimezone(zone) if record.created_at else None,
+                "updated_at": record.updated_at.astimezone(zone) if record.updated_at else None}
         names = expressions.names_for(record.data, props, old=self.old if record is self.record else {},
                                       user=flows.user_dict(self.user), record=meta, event=event or self.event)
         names["created_at"] = meta["created_at"]

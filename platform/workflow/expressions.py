@@ -257,7 +257,7 @@ PURE = {"contains", "any_of", "all_of", "coalesce", "lower", "len", "abs", "min"
 CONTEXT_NAMES = ("old", "user", "now", "record", "event", "owner", "created_at", "updated_at", "True", "False", "None")
 # What old/user/record hold (event is whatever record triggered the rule)
 CONTEXT_KEYS = {"user": {"username": "text", "role": "text", "team": "text", "skills": "list"},
-                "record": {"id": "number", "owner": "text", "created_at": None, "updated_at": None}}
+                "record": {"id": "number", "owner": "text", "created_at": "date-time", "updated_at": "date-time"}}
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -802,7 +802,8 @@ class _Kinds:
         if isinstance(node, ast.Name):
             if node.id in self.props:
                 return _prop_kind(self.props[node.id])
-            return {"now": "date-time", "owner": "text"}.get(node.id)
+            return {"now": "date-time", "owner": "text", "created_at": "date-time",
+                    "updated_at": "date-time"}.get(node.id)
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and node.value.id == "old":
                 return _prop_kind(self.props.get(node.attr))
