@@ -7,7 +7,7 @@ setting on both databases, and blueprint version requirements are PEP 440 specif
 import csv
 import io
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -153,19 +153,18 @@ def test_joined_fields_of_a_record_one_may_not_see_are_not_shown(app, api, carde
     assert sorted(r[0] for r in seen) == ["13800001111", "13800002222"]
 
 
-@pytest.mark.parametrize("flt", [
-    {"field": "lead.phone", "op": "eq", "value": "13800001111"},
-    {"field": "lead.phone", "op": "in", "value": ["13800001111"]},
-    {"field": "lead.customer_name", "op": "eq", "value": "赵女士"},
-    {"field": "lead.source_channel", "op": "eq", "value": "dongchedi"},
+@pytest.mark.parametrize("flt,other", [
+    ({"field": "lead.phone", "op": "eq", "value": "13800001111"}, "13899999999"),
+    ({"field": "lead.phone", "op": "in", "value": ["13800001111"]}, ["13899999999"]),
+    ({"field": "lead.customer_name", "op": "eq", "value": "赵女士"}, "没有这个人"),
+    ({"field": "lead.source_channel", "op": "eq", "value": "dongchedi"}, "autohome"),
 ])
-def test_filters_over_joined_fields_do_not_reveal_existence(app, api, cardealer, flt):
+def test_filters_over_joined_fields_do_not_reveal_existence(app, api, cardealer, flt, other):
     _handed_over(app)
     a = api("sales1")
     defn = {"source": "followup", "measures": [{"key": "n", "type": "count"}]}
     hit = a.post("/api/v1/reports/preview", json={**defn, "filters": [flt]}).json["rows"]
-    miss = a.post("/api/v1/reports/preview", json={**defn, "filters": [{**flt, "value": (
-        ["13899999999"] if flt["op"] == "in" else "13899999999")}]}).json["rows"]
+    miss = a.post("/api/v1/reports/preview", json={**defn, "filters": [{**flt, "value": other}]}).json["rows"]
     assert hit == miss == [[0]]
     measured = a.post("/api/v1/reports/preview", json={**defn, "measures": [
         {"key": "n", "type": "count", "where": [flt]}]}).json["rows"]
@@ -306,6 +305,12 @@ def test_a_drilled_cell_lists_the_records_behind_its_number(app, client, auth, d
     assert client.get(base + "&measure=nope").status_code == 400
 
 
+def _header(page):
+    import re
+    return re.sub(r"<[^>]+>", "", re.search(r'<p[^>]*id="drill-cell"[^>]*>(.*?)</p>', page.get_data(as_text=True),
+                                            re.S).group(1))
+
+
 def test_the_drill_header_shows_labels(app, client, auth, data):  # noqa: F811
     with app.test_request_context():
         store.save(FUNNEL)
@@ -313,14 +318,12 @@ def test_the_drill_header_shows_labels(app, client, auth, data):  # noqa: F811
             {"field": "owner"}, {"field": "created_at", "grain": "month"}], "measures": [{"key": "n", "type": "count"}]})
         db.session.commit()
     auth.login("admin")
-    page = client.get("/reports/funnel_by_channel/drill?source_channel=dongchedi&measure=won").get_data(as_text=True)
-    assert "来源渠道 = 懂车帝" in page and "跟进状态=成交" in page
-    assert "source_channel" not in page.split("<main", 1)[-1].split("</h1>", 1)[-1].split("list-group")[0]
-    other = client.get("/reports/by_owner_month/drill?owner=sales1&created_at:month=2026-09").get_data(as_text=True)
-    assert "负责人 = 王磊" in other or "Owner = 王磊" in other
-    assert "2026-09" in other
-    year = client.get("/reports/funnel_by_channel/drill?source_channel=").get_data(as_text=True)
-    assert "来源渠道 = （空）" in year
+    header = _header(client.get("/reports/funnel_by_channel/drill?source_channel=dongchedi&measure=won"))
+    assert "来源渠道 = 懂车帝" in header and "跟进状态=成交" in header
+    assert "source_channel" not in header and "dongchedi" not in header
+    header = _header(client.get("/reports/by_owner_month/drill?owner=sales1&created_at:month=2026-09"))
+    assert "负责人 = 王磊" in header and "创建时间 = 2026-09" in header and "sales1" not in header
+    assert "来源渠道 = （空）" in _header(client.get("/reports/funnel_by_channel/drill?source_channel="))
 
 
 def test_a_year_cell_drills_on_both_databases(app, client, auth, data):  # noqa: F811
@@ -331,6 +334,34 @@ def test_a_year_cell_drills_on_both_databases(app, client, auth, data):  # noqa:
     auth.login("admin")
     got = client.get("/reports/by_year/drill?created_at:year=2026")  # a label that looks like a number
     assert got.status_code == 200 and _listed(got) == len(data)
+
+
+def test_clicking_a_measure_s_bar_drills_into_that_measure(app, live, desk, cardealer):
+    """chart.js sends the bar's measure: the second bar of a channel lists only its A leads."""
+    from test_e2e import login
+    with app.test_request_context():
+        sales1 = user("sales1")
+        for i, quality in enumerate(["a", "b", "b", "b"]):
+            records.create(catalog.get_form("lead"), {"customer_name": f"客户{i}", "phone": f"1361234{i:04d}",
+                                                      "source_channel": "douyin_dm", "status": "new",
+                                                      "quality": quality}, sales1, owner=sales1)
+        store.save({"key": "quality_bars", "source": "lead", "dimensions": [{"field": "source_channel"}],
+                    "measures": [{"key": "n", "type": "count"},
+                                 {"key": "a", "type": "count", "where": [{"field": "quality", "op": "eq", "value": "a"}]}],
+                    "chart": {"type": "bar"}})
+        db.session.commit()
+    page = desk.new_page()
+    login(page, live, "manager")
+    page.goto(f"{live.url}/reports/quality_bars")
+    bars = page.locator("#chart .bars path")
+    bars.nth(1).wait_for()
+    box = bars.nth(1).bounding_box()  # the second trace: the A leads
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url("**/drill?**")
+    assert "measure=a" in page.url
+    assert page.locator(".list-group-item-action").count() == 1
+    assert "来源渠道 = 抖音私信" in page.locator("#drill-cell").inner_text()
 
 
 # --- item 14b: the business time zone is the TIMEZONE setting -------------------------------------
@@ -375,13 +406,13 @@ def test_relative_ranges_and_date_fields_use_the_setting(app, cardealer):
     ledger(app, [{"note": f"n{i}", "day": "2026-03-09", "created_at": m} for i, m in enumerate(MOMENTS)])
     defn = {"key": "r", "source": "ledger", "measures": [{"key": "n", "type": "count"}],
             "filters": [{"field": "created_at", "op": "relative", "value": "today"}]}
-    clock.freeze(datetime(2026, 3, 9, 3, 0, tzinfo=timezone.utc))  # 03-08 23:00 in New York
+    clock.freeze(datetime(2026, 3, 8, 4, 0, tzinfo=timezone.utc))  # 03-07 23:00 in New York, 12:00 in Shanghai
     try:
         with app.test_request_context():
             [[n]] = compiler.run(defn, user("admin")).rows
     finally:
         clock.reset()
-    assert n == sum(1 for m in MOMENTS if m.astimezone(NY).date().isoformat() == "2026-03-08") == 2
+    assert n == sum(1 for m in MOMENTS if m.astimezone(NY).date().isoformat() == "2026-03-07") == 1
     # a date field is a day in the business zone: 2026-03-09 starts at 04:00 UTC (EDT, not EST)
     days = {"key": "r", "source": "ledger", "measures": [
         {"key": "d", "type": "avg_days", "from": ["created"], "to": ["field:day"]}]}
@@ -400,6 +431,32 @@ def test_shanghai_before_1992_had_summer_time(app, cardealer):
     defn = {"key": "r", "source": "ledger", "dimensions": [{"field": "at", "grain": "day"}],
             "measures": [{"key": "n", "type": "count"}]}
     assert _day_rows(app, defn) == {"1988-07-02": 1, "2026-07-01": 1}
+
+
+def test_date_time_fields_filter_as_instants(app, cardealer):
+    """A field's date-times carry their offsets: filters compare instants, not texts."""
+    ledger(app, [{"note": "a", "at": "2026-07-01T03:00:00+00:00"},   # 11:00 in Shanghai
+                 {"note": "b", "at": "2026-07-01T10:30:00+08:00"},
+                 {"note": "c", "at": "2026-07-01T01:00:00+00:00"},   # 09:00 in Shanghai
+                 {"note": "d", "at": "2026-06-30T17:00:00+00:00"}])  # 07-01 01:00 in Shanghai
+
+    def notes(*filters):
+        defn = {"key": "r", "source": "ledger", "dimensions": [{"field": "note"}],
+                "measures": [{"key": "n", "type": "count"}], "filters": list(filters)}
+        return sorted(_day_rows(app, defn))
+
+    assert notes({"field": "at", "op": "gte", "value": "2026-07-01T10:00:00+08:00"}) == ["a", "b"]
+    assert notes({"field": "at", "op": "eq", "value": "2026-07-01T11:00:00+08:00"}) == ["a"]
+    assert notes({"field": "at", "op": "lt", "value": "2026-07-01"}) == []  # midnight in the business zone
+    assert notes({"field": "at", "op": "between", "value": ["2026-07-01T09:00:00+08:00", "2026-07-01T02:00:00Z"]}) \
+        == ["c"]
+    clock.freeze(datetime(2026, 7, 1, 15, 0, tzinfo=timezone.utc))  # 23:00 in Shanghai
+    try:
+        assert notes({"field": "at", "op": "relative", "value": "today"}) == ["a", "b", "c", "d"]
+        app.config["TIMEZONE"] = "UTC"
+        assert notes({"field": "at", "op": "relative", "value": "today"}) == ["a", "b", "c"]
+    finally:
+        clock.reset()
 
 
 # --- item 14c: blueprint requirements are PEP 440 specifiers --------------------------------------

@@ -98,22 +98,28 @@ def report_save():
     return jsonify({"key": report.key, "revision": report.revision, "url": url_for("web.report_view", key=report.key)})
 
 
-def _result(report):
-    try:
-        extra = range_filters(request.args)
-    except ValueError:
-        flash(_("Give a date as YYYY-MM-DD"), "warning")
-        extra = []
-    return compiler.run(report.body, current_user, extra)
+def _bad_request(err):
+    """A page's answer to a bad parameter: 400, every message naming its parameter."""
+    message = " ".join(m for messages in err.errors.values() for m in messages)
+    return render_template("error.html", code=400, message=message), 400
 
 
 @bp.get("/reports/<key>")
 @login_required
 def report_view(key):
     report = store.get(key) or abort(404)
-    result = _result(report)
+    status = 200
+    try:
+        extra = range_filters(request.args, report.body)
+    except compiler.ReportInvalid as err:
+        # the page stays usable: the whole report, a warning naming what to fix, a 400
+        for messages in err.errors.values():
+            for message in messages:
+                flash(message, "warning")
+        extra, status = [], 400
+    result = compiler.run(report.body, current_user, extra)
     return render_template("reports/view.html", report=report, result=result, table=export.table(result),
-                           data=result.to_json())
+                           data=result.to_json()), status
 
 
 @bp.get("/reports/<key>/drill")
@@ -124,34 +130,35 @@ def report_drill(key):
     for d in report.body.get("dimensions", []):
         k = compiler._dim_key(d)
         if k in request.args:
-            cell[k] = None if request.args[k] == "" else _typed(request.args[k])
-    extra = range_filters(request.args) if request.args.get("from") or request.args.get("to") else []
-    rows = compiler.drill({**report.body, "filters": [*report.body.get("filters", []), *extra]}, current_user, cell)
-    return render_template("reports/drill.html", report=report, rows=rows, cell=cell)
-
-
-def _typed(raw):
-    if raw in ("true", "false"):
-        return raw == "true"
+            cell[k] = request.args[k] or None
+    measure = request.args.get("measure") or None
     try:
-        return int(raw)
-    except ValueError:
-        return raw
+        extra = range_filters(request.args, report.body)
+        defn = {**report.body, "filters": [*report.body.get("filters", []), *extra]}
+        rows = compiler.drill(defn, current_user, cell, measure=measure)
+        described, measure_label = compiler.describe(report.body, cell, measure)
+    except compiler.ReportInvalid as err:
+        return _bad_request(err)
+    return render_template("reports/drill.html", report=report, rows=rows, described=described,
+                           measure_label=measure_label)
 
 
 @bp.get("/reports/<key>/export.<fmt>")
 @login_required
 def report_export(key, fmt):
     report = store.get(key) or abort(404)
-    result = _result(report)
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    try:
+        result = compiler.run(report.body, current_user, range_filters(request.args, report.body))
+    except compiler.ReportInvalid as err:
+        return _bad_request(err)  # never a file of other numbers than asked for
     if fmt == "csv":
         return Response(export.to_csv(result), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f"attachment; filename={key}.csv"})
-    if fmt == "xlsx":
-        return Response(export.to_xlsx(result, key),
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f"attachment; filename={key}.xlsx"})
-    abort(404)
+    return Response(export.to_xlsx(result, key),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename={key}.xlsx"})
 
 
 @bp.get("/vendor/plotly.min.js")
@@ -169,10 +176,9 @@ def plotly_js():
 def report_data_json(key):
     report = store.get(key) or abort(404)
     try:
-        extra = range_filters(request.args)
-    except ValueError:
-        return jsonify({"errors": {"from": [_("Give a date as YYYY-MM-DD")]}}), 422
-    result = compiler.run(report.body, current_user, extra)
+        result = compiler.run(report.body, current_user, range_filters(request.args, report.body))
+    except compiler.ReportInvalid as err:
+        return jsonify({"errors": err.errors}), 422
     return jsonify({**result.to_json(), "table": export.table(result), "chart": report.body.get("chart") or {},
                     "title": pick(report.body.get("title")) or report.key,
                     "drill": url_for("web.report_drill", key=key)})
