@@ -262,6 +262,14 @@ def test_date_filters_that_are_dates_work(app, api, cardealer):
     assert api("admin").post("/api/v1/reports/preview", json=defn).status_code == 200
 
 
+@pytest.mark.parametrize("url", ["/reports/builder/preview", "/reports/builder/save"])
+@pytest.mark.parametrize("body", ["[" * 100000 + "]" * 100000, "[1, 2]", '"text"'])
+def test_builder_bodies_that_are_not_objects_are_a_400(app, client, auth, cardealer, url, body):
+    auth.login("admin")
+    got = client.post(url, data=body, content_type="application/json")
+    assert got.status_code == 400 and got.json["errors"][""]
+
+
 # --- item 14a: a drilled cell lists exactly the records behind its number -------------------------
 
 FUNNEL = {"key": "funnel_by_channel", "title": {"zh-CN": "渠道漏斗"}, "source": "lead",
