@@ -9,7 +9,7 @@ Pages, the API, search and (later) reports and exports all take their records fr
 - sales: records they own.
 """
 from flask import abort
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select, true
 
 from .extensions import db
 from .forms.models import Record
@@ -21,17 +21,22 @@ def visible_records(user, stmt=None, include_deleted=False):
     stmt = select(Record) if stmt is None else stmt
     if not include_deleted:
         stmt = stmt.where(Record.deleted_at.is_(None))
+    return stmt.where(may_see(user))
+
+
+def may_see(user, table=Record):
+    """The condition under which the user sees a row of ``table`` (records, or an alias of them
+    such as the record a report joins through a reference)."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.active:
-        return stmt.where(False)
+        return false()
     if user.role == "admin":
-        return stmt
+        return true()
     if user.role == "manager":
-        team = select(User.id).where(User.team_id == user.team_id) if user.team_id else None
-        cond = [Record.owner_id == user.id, Record.owner_id.is_(None)]
-        if team is not None:
-            cond.append(Record.owner_id.in_(team))
-        return stmt.where(or_(*cond))
-    return stmt.where(Record.owner_id == user.id)
+        cond = [table.owner_id == user.id, table.owner_id.is_(None)]
+        if user.team_id:
+            cond.append(table.owner_id.in_(select(User.id).where(User.team_id == user.team_id)))
+        return or_(*cond)
+    return table.owner_id == user.id
 
 
 def get_record(user, record_id, include_deleted=False):

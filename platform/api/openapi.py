@@ -29,10 +29,11 @@ RECORD_ID = {"name": "record_id", "in": "path", "required": True, "schema": {"ty
 FORM_KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
 RECORD = {"$ref": "#/components/schemas/Record"}
 RANGE = [{"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
-          "description": "First day (Asia/Shanghai) of records to count"},
+          "description": "First day (in the business time zone, the TIMEZONE setting) of records to count"},
          {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Last day"},
          {"name": "date_field", "in": "query", "schema": {"type": "string", "default": "created_at"},
-          "description": "The date field the range applies to"}]
+          "description": "The date or date-time field of the report's form the range applies to; "
+                         "another name is a 422 naming date_field"}]
 RECORD_OK = {"description": "The record", "headers": {"ETag": {"schema": {"type": "string"},
                                                               "description": "The record's version, quoted"}},
              "content": {"application/json": {"schema": RECORD}}}

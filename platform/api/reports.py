@@ -13,20 +13,30 @@ def report_json(report):
     return {**report.body, "revision": report.revision}
 
 
-def range_filters(args, field="created_at"):
-    """from/to (YYYY-MM-DD, inclusive) as filters on a date field; ValueError names the bad one."""
-    out = []
-    for name, op in (("from", "gte"), ("to", "lt")):
-        raw = args.get(name)
+def range_filters(args, defn, field="created_at"):
+    """from/to (YYYY-MM-DD, inclusive) as filters on the report's date field (``date_field``,
+    default created_at); ReportInvalid names each bad parameter, in the user's language."""
+    errors, out = {}, []
+    name = args.get("date_field") or field
+    if "date_field" in args and not compiler.is_date_field(defn, name):
+        errors["date_field"] = [_("%(param)s: “%(name)s” is not a date field of this report's form",
+                                  param="date_field", name=name[:100])]
+    for param, op in (("from", "gte"), ("to", "lt")):
+        raw = args.get(param)
         if not raw:
             continue
         try:
-            day = date.fromisoformat(raw)
+            day = date.fromisoformat(raw) if len(raw) == 10 else None
         except ValueError:
-            raise ValueError(name) from None
-        if name == "to":
+            day = None
+        if day is None:
+            errors[param] = [_("%(param)s: give a date as YYYY-MM-DD", param=param)]
+            continue
+        if param == "to":
             day += timedelta(days=1)
-        out.append({"field": args.get("date_field", field), "op": op, "value": day.isoformat()})
+        out.append({"field": name, "op": op, "value": day.isoformat()})
+    if errors:
+        raise compiler.ReportInvalid(errors)
     return out
 
 
@@ -43,11 +53,7 @@ def get_report(key):
 
 def _data(defn):
     try:
-        extra = range_filters(request.args)
-    except ValueError as err:
-        return invalid({str(err): [_("Give a date as YYYY-MM-DD")]})
-    try:
-        result = compiler.run(defn, g.user, extra)
+        result = compiler.run(defn, g.user, range_filters(request.args, defn))
     except compiler.ReportInvalid as err:
         return invalid(err.errors)
     return jsonify(result.to_json())

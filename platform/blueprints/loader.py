@@ -4,10 +4,11 @@ A broken blueprint changes nothing, and each problem names its file and JSON poi
 Loading is idempotent; a newer definition of a form adds a version and leaves records be.
 """
 import json
-import re
 from importlib import resources
 
 from jsonschema import Draft202012Validator
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 from sqlalchemy import select
 
 from ..extensions import db
@@ -76,9 +77,14 @@ class Bundle:
         manifest = self._json("blueprint.json", files["blueprint.json"])
         if manifest is not None and self._check("blueprint", "blueprint.json", manifest):
             self.manifest = manifest
-            if not version_satisfies(__version__, manifest["requires"]):
+            try:
+                if not version_satisfies(__version__, manifest["requires"]):
+                    self.problem("blueprint.json", "/requires",
+                                 f"needs Formflow {manifest['requires']}; this is {__version__}")
+            except ValueError as err:
                 self.problem("blueprint.json", "/requires",
-                             f"needs Formflow {manifest['requires']}; this is {__version__}")
+                             f"not a valid version requirement: {manifest['requires']!r} ({err}); write PEP 440 "
+                             "specifiers such as '>=0.1.0' or '~=0.1.0'")
         if "people.json" in files:
             people = self._json("people.json", files["people.json"])
             if people is not None and self._check("people", "people.json", people):
@@ -154,18 +160,19 @@ def _refuse(file, ptr, message):
 
 
 def version_satisfies(version, spec):
-    """Does a dotted version meet a comma-separated list of comparisons like '>=0.1.0'?"""
-    def parts(v):
-        return tuple(int(x) for x in (v.split(".") + ["0", "0"])[:3])
-    have = parts(version)
-    for clause in spec.split(","):
-        m = re.fullmatch(r"\s*(>=|<=|==|>|<|~=)?\s*([0-9.]+)\s*", clause)
-        op, want = (m.group(1) or "=="), parts(m.group(2))
-        ok = {">=": have >= want, "<=": have <= want, "==": have == want, ">": have > want,
-              "<": have < want, "~=": have >= want and have[0] == want[0]}[op]
-        if not ok:
-            return False
-    return True
+    """Does ``version`` meet ``spec``, PEP 440 specifiers separated by commas (">=0.1.0, <0.3",
+    "~=0.1.0" for 0.1.x)? A bare version ("0.1.0") means exactly that one.
+
+    :raises ValueError: ``spec`` is not a version requirement; the message says why
+    """
+    clauses = [c.strip() for c in spec.split(",")]
+    if not all(clauses):
+        raise ValueError("a comparison is missing between two commas")
+    try:
+        specifiers = SpecifierSet(",".join(c if c[0] in "<>=!~" else "==" + c for c in clauses))
+    except InvalidSpecifier as err:
+        raise ValueError(str(err)) from None
+    return specifiers.contains(Version(version))
 
 
 def _form_order(forms):

@@ -6,7 +6,9 @@ and every value is a bound parameter. No part of a definition reaches SQL as tex
 Derived measures (share, ratio, conversion) are computed from the aggregated rows in Python,
 exactly, after the query.
 """
+import functools
 import json
+import re
 from dataclasses import dataclass, field as dc_field
 from datetime import date, datetime, time, timedelta, timezone
 from importlib import resources
@@ -29,7 +31,6 @@ from ..forms.queries import field_value, where_field
 from ..people.models import Team, User
 from ..workflow.models import StatusChange
 
-ZONE = ZoneInfo("Asia/Shanghai")
 META = Draft202012Validator(json.loads(resources.files("formflow.reports").joinpath("report.schema.json")
                                        .read_text("utf-8")))
 BUILTINS = {"created_at": {"type": "string", "format": "date-time"},
@@ -139,9 +140,12 @@ class _Fields:
                 self.each[path] = fn.table_valued("value", name=f"each_{name}")
         return self.each[path].c.value
 
-    def apply_joins(self, stmt):
+    def apply_joins(self, stmt, user):
+        # a referenced record joins only when the viewer may see it: otherwise its fields are
+        # NULL, and a filter on them matches nothing, whatever the hidden record holds
         for ref, alias in self.joins.items():
-            stmt = stmt.outerjoin(alias, and_(alias.id == Record.data[ref].as_integer(), alias.deleted_at.is_(None)))
+            stmt = stmt.outerjoin(alias, and_(alias.id == Record.data[ref].as_integer(), alias.deleted_at.is_(None),
+                                              access.may_see(user, alias)))
         if self.owner_alias is not None:
             stmt = stmt.outerjoin(self.owner_alias, self.owner_alias.id == Record.owner_id)
         if self.team_alias is not None:
@@ -153,15 +157,98 @@ class _Fields:
 
 # --- grains and dates --------------------------------------------------------------------------
 
+# The business time zone is the TIMEZONE setting (clock.zone()). PostgreSQL converts with its
+# own zone database, the zone's name a bound value. SQLite has no time zones: an instant in the
+# span where the zone keeps one UTC offset up to FAR (Asia/Shanghai: since its last summer time
+# in 1991) is shifted by SQLite's own date modifiers, fast; any other instant (a zone with
+# summer time, dates before the zone's last change) goes through Python's zoneinfo in a
+# deterministic function registered on the connection. Exact for every zone and every date,
+# and the common case runs no Python per row.
+FAR = datetime(2200, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+SQLITE_TEXT = "%Y-%m-%d %H:%M:%S"
+
+
+@functools.lru_cache(maxsize=16)
+def _steady(name):
+    """(since, offset): from the UTC instant ``since`` until FAR the zone keeps one offset."""
+    zone = ZoneInfo(name)
+    offset = FAR.astimezone(zone).utcoffset()
+    day, at = timedelta(days=1), FAR
+    while at > EARLIEST and (at - day).astimezone(zone).utcoffset() == offset:
+        at -= day
+    if at > EARLIEST:  # the change lies in the day before ``at``: find its second
+        lo, hi = at - day, at
+        while hi - lo > timedelta(seconds=1):
+            mid = lo + (hi - lo) / 2
+            lo, hi = (lo, mid) if mid.astimezone(zone).utcoffset() == offset else (mid, hi)
+        at = hi.replace(microsecond=0)  # changes fall on whole seconds: this is the one
+    return at, offset
+
+
+def _to_local(text, name):
+    """SQLite's UTC text to wall time in zone ``name`` (the Python side of _local)."""
+    if text is None:
+        return None
+    moment = datetime.strptime(text[:19], SQLITE_TEXT).replace(tzinfo=timezone.utc)
+    return moment.astimezone(ZoneInfo(name)).strftime(SQLITE_TEXT)
+
+
+def _to_utc(text, name):
+    """Wall time (or a date: its midnight) in zone ``name`` to SQLite's UTC text."""
+    if text is None:
+        return None
+    wall = datetime.strptime(text[:19], SQLITE_TEXT) if len(text) > 10 else datetime.strptime(text[:10], "%Y-%m-%d")
+    return wall.replace(tzinfo=ZoneInfo(name)).astimezone(timezone.utc).strftime(SQLITE_TEXT)
+
+
+def sqlite_functions(connection):
+    """Register the zone conversions report SQL calls on SQLite (a DBAPI connection)."""
+    connection.create_function("ff_to_local", 2, _to_local, deterministic=True)
+    connection.create_function("ff_to_utc", 2, _to_utc, deterministic=True)
+
+
+def _prepare(dialect):
+    if dialect == "sqlite":
+        sqlite_functions(db.session.connection().connection.dbapi_connection)
+
+
+def _modifier(offset):
+    minutes = int(offset.total_seconds() // 60)
+    return f"{minutes:+d} minutes"
+
+
 def _local(expr, dialect):
+    """An instant as wall time in the business zone."""
+    name = clock.zone().key
     if dialect == "postgresql":
-        return func.timezone("Asia/Shanghai", expr)
-    return func.datetime(expr, "+8 hours")
+        if isinstance(expr.type, String):  # a date-time field: ISO text with its offset
+            expr = cast(expr, db.DateTime(timezone=True))
+        return func.timezone(name, expr)
+    since, offset = _steady(name)
+    # a field's ISO text carries its offset: normalise it; the UTC columns compare as they are
+    if isinstance(expr.type, String):
+        utc, bounds = func.datetime(expr), (since.strftime(SQLITE_TEXT), FAR.strftime(SQLITE_TEXT))
+    else:
+        utc, bounds = expr, (since, FAR)
+    steady = and_(utc >= bounds[0], utc < bounds[1])
+    return case((steady, func.datetime(expr, _modifier(offset))), else_=func.ff_to_local(utc, name))
+
+
+def _day_start(value, dialect):
+    """A date (YYYY-MM-DD) as the UTC instant its day starts in the business zone."""
+    name = clock.zone().key
+    if dialect == "postgresql":
+        return func.timezone(name, cast(value, db.DateTime()))
+    since, offset = _steady(name)
+    wall = func.datetime(value)
+    steady = and_(wall >= (since + offset).strftime(SQLITE_TEXT), wall < (FAR + offset).strftime(SQLITE_TEXT))
+    return case((steady, func.datetime(value, _modifier(-offset))), else_=func.ff_to_utc(wall, name))
 
 
 def grain_of(expr, grain, dialect, is_datetime):
     """A text label for the period: day 2026-11-26, week (its Monday) 2026-11-23, month 2026-11,
-    quarter 2026-Q4, year 2026. Date-times are taken in Asia/Shanghai."""
+    quarter 2026-Q4, year 2026. Date-times are taken in the business time zone."""
     if dialect == "postgresql":
         ts = _local(expr, dialect) if is_datetime else cast(expr, db.Date)
         fmt = {"day": "YYYY-MM-DD", "month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}
@@ -177,9 +264,10 @@ def grain_of(expr, grain, dialect, is_datetime):
 
 
 def relative_range(name, now=None):
-    """[start, end) of a relative period, as aware datetimes in Asia/Shanghai."""
-    now = (now or clock.now()).astimezone(ZONE)
-    today = datetime.combine(now.date(), time(), tzinfo=ZONE)
+    """[start, end) of a relative period, as aware datetimes in the business time zone."""
+    zone = clock.zone()
+    now = (now or clock.now()).astimezone(zone)
+    today = datetime.combine(now.date(), time(), tzinfo=zone)
     if name == "today":
         return today, today + timedelta(days=1)
     if name == "yesterday":
@@ -302,11 +390,40 @@ def _check_filter(f, ptr, fields, known, add):
     if op == "contains" and prop.get("type") != "array":
         add(f"{ptr}/op", _("contains is for multi-select fields"))
     choices = enum_of(prop)
+    kind = prop.get("type")
     for v in values:
-        if not isinstance(v, (str, int, float, bool)) or isinstance(v, bool) and prop.get("type") != "boolean":
+        if not isinstance(v, (str, int, float, bool)) or isinstance(v, bool) and kind != "boolean":
             add(f"{ptr}/value", _("Values are text, numbers or yes/no"))
+        elif prop.get("format") in ("date", "date-time") and not _is_date(v, prop["format"]):
+            add(f"{ptr}/value", _("“%(value)s” is not a date (YYYY-MM-DD)", value=str(v)[:100])
+                if prop["format"] == "date" else
+                _("“%(value)s” is not a date or a date-time (YYYY-MM-DD or YYYY-MM-DDTHH:MM+08:00)", value=str(v)[:100]))
+        elif kind in ("integer", "number") and (isinstance(v, (str, bool))):
+            add(f"{ptr}/value", _("“%(value)s” is not a number", value=str(v)[:100]))
         elif choices is not None and op in ("eq", "ne", "in", "not_in", "contains") and v not in choices:
             add(f"{ptr}/value", _("“%(value)s” is not one of the field's values", value=v))
+
+
+def _is_date(value, fmt):
+    """Is value a date (YYYY-MM-DD) or, for a date-time field, a date or an ISO date-time?"""
+    if not isinstance(value, str) or not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        return False
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+        elif fmt == "date-time" and value[10] in "T ":
+            datetime.fromisoformat(value)
+        else:
+            return False
+    except ValueError:
+        return False
+    return True
+
+
+def is_date_field(defn, path):
+    """Is ``path`` a date or date-time field of the report's form, one a date range can be taken over?"""
+    fields = _Fields(check(defn), "sqlite")
+    return fields.prop(path) is not None and (fields.is_date(path) or fields.is_datetime(path))
 
 
 def _dim_key(d):
@@ -321,17 +438,20 @@ def _condition(f, fields, dialect):
         table, name = fields.table_for(path)
         return where_field(name, fields.prop(path), value, dialect, table)
     expr = fields.value(path)
-    if op == "relative":
-        start, end = relative_range(value)
-        if fields.is_datetime(path):
-            return and_(expr >= start, expr < end)
-        return and_(expr >= start.date().isoformat(), expr < end.date().isoformat())
     if op == "is_empty":
         return or_(expr.is_(None), expr == "") if not fields.is_list(path) else expr.is_(None)
     if op == "not_empty":
         return and_(expr.is_not(None), expr != "") if not fields.is_list(path) else expr.is_not(None)
-    if fields.is_datetime(path) and path in ("created_at", "updated_at"):
-        value = [_instant(v) for v in value] if isinstance(value, list) else _instant(value)
+    if op == "relative":
+        start, end = relative_range(value)
+        if not fields.is_datetime(path):
+            return and_(expr >= start.date().isoformat(), expr < end.date().isoformat())
+        value, op = [start, end], "_half_open"
+    if fields.is_datetime(path):
+        # compare instants, not texts: "03:00+00:00" is after "10:30+08:00"
+        expr, value = _instant_sql(expr, path, dialect), _instant_value(value, path, dialect)
+    if op == "_half_open":
+        return and_(expr >= value[0], expr < value[1])
     if op == "eq":
         return expr == value
     if op == "ne":
@@ -345,11 +465,29 @@ def _condition(f, fields, dialect):
     return {"gt": expr > value, "gte": expr >= value, "lt": expr < value, "lte": expr <= value}[op]
 
 
+def _instant_sql(expr, path, dialect):
+    """A date-time field as an instant: the columns are UTC already; a field's ISO text is cast
+    (PostgreSQL) or normalised to SQLite's UTC text."""
+    if path in ("created_at", "updated_at"):
+        return expr
+    return cast(expr, db.DateTime(timezone=True)) if dialect == "postgresql" else func.datetime(expr)
+
+
+def _instant_value(value, path, dialect):
+    if isinstance(value, list):
+        return [_instant_value(v, path, dialect) for v in value]
+    moment = _instant(value)
+    if path in ("created_at", "updated_at") or dialect == "postgresql":
+        return moment
+    return moment.astimezone(timezone.utc).strftime(SQLITE_TEXT)
+
+
 def _instant(value):
     if isinstance(value, str) and len(value) == 10:
         d = date.fromisoformat(value)
-        return datetime(d.year, d.month, d.day, tzinfo=ZONE)
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+        return datetime(d.year, d.month, d.day, tzinfo=clock.zone())
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=clock.zone()) if moment.tzinfo is None else moment  # wall time in the business zone
 
 
 def _state_field(fields, measure):
@@ -377,10 +515,8 @@ def _entered(states, fields):
         value = fields.value(states[0][6:])
         if fields.is_datetime(states[0][6:]):  # stored with its offset
             return cast(value, db.DateTime(timezone=True)) if fields.dialect == "postgresql" else func.datetime(value)
-        # a plain date is a day in Asia/Shanghai: its start, as a UTC instant
-        if fields.dialect == "postgresql":
-            return func.timezone("Asia/Shanghai", cast(value, db.DateTime()))
-        return func.datetime(value, "-8 hours")
+        # a plain date is a day in the business time zone: its start, as a UTC instant
+        return _day_start(value, fields.dialect)
     return select(func.min(StatusChange.at)).where(StatusChange.record_id == Record.id,
                                                    StatusChange.to_value.in_(states)).scalar_subquery()
 
@@ -418,6 +554,59 @@ def _within(measure, fields, cond):
     return on_time, due
 
 
+def _count(cond):
+    return func.count(distinct(case((cond, Record.id)) if cond is not None else Record.id))
+
+
+def _measure(m, fields):
+    """(aggregate, base, behind) of a measure computed in SQL: its aggregate, the count a
+    conversion or within divides by (else None), and the condition a record meets to be behind
+    the number shown (None: every record of the row). (None, None, None) for share and ratio,
+    which are computed from other measures after the query."""
+    kind, dialect = m["type"], fields.dialect
+    where = [_condition(f, fields, dialect) for f in m.get("where", [])]
+    cond = and_(*where) if where else None
+
+    def also(c):
+        return c if cond is None else and_(c, cond)
+
+    if kind == "count":
+        return _count(cond), None, cond
+    if kind == "count_distinct":
+        value = fields.value(m["field"])
+        return func.count(distinct(case((cond, value)) if cond is not None else value)), None, also(value.is_not(None))
+    if kind in AGGREGATES:
+        value = cast(fields.value(m["field"]), Float)
+        return AGGREGATES[kind](case((cond, value)) if cond is not None else value), None, also(value.is_not(None))
+    if kind == "reached":
+        hit = also(_reached(m["states"], fields, m))
+        return _count(hit), None, hit
+    if kind == "conversion":
+        a = also(_reached(m["from"], fields, m))
+        both = and_(a, _reached(m["to"], fields, m))
+        return _count(both), _count(a), both
+    if kind == "avg_days":
+        start, end = _entered(m["from"], fields), _entered(m["to"], fields)
+        ok = also(and_(start.is_not(None), end.is_not(None), _seconds_between(start, end, dialect) >= 0))
+        return func.avg(case((ok, _days_between(start, end, dialect)))), None, ok
+    if kind == "within":
+        on_time, due = _within(m, fields, cond)
+        return _count(on_time), _count(due), on_time
+    return None, None, None
+
+
+def _behind(defn, key, fields):
+    """The condition of the records behind a measure's number; share and ratio are their
+    numerator's records."""
+    by_key = {m["key"]: m for m in defn["measures"]}
+    m = by_key[key]
+    for _hop in range(len(by_key)):
+        if m["type"] not in ("share", "ratio"):
+            break
+        m = by_key[m["of"] if m["type"] == "share" else m["numerator"]]
+    return _measure(m, fields)[2]
+
+
 def compile_report(defn, user, extra_filters=(), dialect=None):
     """(statement, columns, plan) for a checked definition, limited to what user may see."""
     form = check(defn)
@@ -435,51 +624,23 @@ def compile_report(defn, user, extra_filters=(), dialect=None):
         columns.append(Column(key=key, kind="dimension", field=path, grain=d.get("grain", "")))
     plan = []  # (measure, sql label or None)
     for m in defn["measures"]:
-        kind, where = m["type"], [_condition(f, fields, dialect) for f in m.get("where", [])]
-        cond = and_(*where) if where else None
         label = f"m{len(plan)}"
-        expr = None
-        if kind == "count":
-            expr = func.count(distinct(case((cond, Record.id)) if cond is not None else Record.id))
-        elif kind == "count_distinct":
-            value = fields.value(m["field"])
-            expr = func.count(distinct(case((cond, value)) if cond is not None else value))
-        elif kind in AGGREGATES:
-            value = cast(fields.value(m["field"]), Float)
-            expr = AGGREGATES[kind](case((cond, value)) if cond is not None else value)
-        elif kind == "reached":
-            hit = _reached(m["states"], fields, m)
-            expr = func.count(distinct(case((and_(hit, cond) if cond is not None else hit, Record.id))))
-        elif kind == "conversion":
-            a, b = _reached(m["from"], fields, m), _reached(m["to"], fields, m)
-            if cond is not None:
-                a, b = and_(a, cond), and_(b, cond)
-            selected.append(func.count(distinct(case((a, Record.id)))).label(label + "_from"))
-            expr = func.count(distinct(case((and_(a, b), Record.id))))
-        elif kind == "avg_days":
-            start, end = _entered(m["from"], fields), _entered(m["to"], fields)
-            days = _days_between(start, end, dialect)
-            ok = and_(start.is_not(None), end.is_not(None), _seconds_between(start, end, dialect) >= 0)
-            if cond is not None:
-                ok = and_(ok, cond)
-            expr = func.avg(case((ok, days)))
-        elif kind == "within":
-            on_time, due = _within(m, fields, cond)
-            selected.append(func.count(distinct(case((due, Record.id)))).label(label + "_from"))
-            expr = func.count(distinct(case((on_time, Record.id))))
+        expr, base, _records = _measure(m, fields)
+        if base is not None:
+            selected.append(base.label(label + "_from"))
         if expr is not None:
             selected.append(expr.label(label))
             plan.append((m, label))
         else:
             plan.append((m, None))
         columns.append(Column(key=m["key"], kind="measure", field=m.get("field", ""),
-                              format=m.get("format") or _default_format(kind)))
+                              format=m.get("format") or _default_format(m["type"])))
+    # filters first: a filter on a referenced form's field adds the join it needs
+    conditions = [_condition(f, fields, dialect) for f in [*defn.get("filters", []), *extra_filters]]
     stmt = select(*selected).select_from(Record)
-    stmt = fields.apply_joins(stmt)
-    stmt = stmt.where(Record.form_id == form.id)
+    stmt = fields.apply_joins(stmt, user)
+    stmt = stmt.where(Record.form_id == form.id, *conditions)
     stmt = access.visible_records(user, stmt)
-    for f in [*defn.get("filters", []), *extra_filters]:
-        stmt = stmt.where(_condition(f, fields, dialect))
     if group:
         stmt = stmt.group_by(*group)
     return stmt, columns, plan, fields
@@ -493,6 +654,7 @@ def _default_format(kind):
 def run(defn, user, extra_filters=()):
     """Run a report: a Result with one row per group, derived measures filled in, sorted, limited."""
     stmt, columns, plan, fields = compile_report(defn, user, extra_filters)
+    _prepare(fields.dialect)
     raw = [dict(r._mapping) for r in db.session.execute(stmt)]
     ndim = len(defn.get("dimensions", []))
     rows = []
@@ -641,8 +803,10 @@ def _label_columns(columns, fields, measures=()):
         ui = fields.version.ui
 
 
-def drill(defn, user, cell, limit=500):
-    """The records behind one cell: the report's filters plus each dimension equal to its value."""
+def drill(defn, user, cell, limit=500, measure=None):
+    """The records behind one cell: the report's filters, each dimension equal to its value
+    (given as shown in the result or as query text) and, for a measure's cell, the measure's
+    own condition, so the list is exactly what its number counts."""
     form = check(defn)
     dialect = db.engine.dialect.name
     fields = _Fields(form, dialect)
@@ -652,7 +816,7 @@ def drill(defn, user, cell, limit=500):
         key = _dim_key(d)
         if key not in cell:
             continue
-        value, path = cell[key], d["field"]
+        value, path = _cell_value(fields, d, cell[key]), d["field"]
         if fields.is_list(path):
             conditions.append(_condition({"field": path, "op": "contains", "value": value}, fields, dialect)
                               if value is not None else fields.value(path).is_(None))
@@ -661,8 +825,49 @@ def drill(defn, user, cell, limit=500):
         if d.get("grain"):
             expr = grain_of(expr, d["grain"], dialect, fields.is_datetime(path))
         conditions.append(expr.is_(None) if value is None else expr == value)
-    stmt = fields.apply_joins(stmt)
+    if measure is not None:
+        if measure not in {m["key"] for m in defn["measures"]}:
+            raise ReportInvalid({"measure": [_("%(param)s: the report has no measure “%(name)s”", param="measure",
+                                                name=str(measure)[:100])]})
+        behind = _behind(defn, measure, fields)
+        if behind is not None:
+            conditions.append(behind)
+    stmt = fields.apply_joins(stmt, user)
     stmt = access.visible_records(user, stmt.where(*conditions) if conditions else stmt)
+    _prepare(dialect)
     return db.session.scalars(stmt.order_by(Record.id.desc()).limit(limit)).unique().all()
 
 
+def _cell_value(fields, d, value):
+    """A dimension's value typed as the field is: a drill link's "2026" is a year's label, a
+    number field's 3 is a number, "true" a yes; ReportInvalid names the dimension when it cannot be."""
+    if value is None or d.get("grain"):
+        return value if value is None else str(value)
+    kind = (fields.prop(d["field"]) or {}).get("type")
+    if fields.is_list(d["field"]):
+        kind = ((fields.prop(d["field"]) or {}).get("items") or {}).get("type")
+    if not isinstance(value, str) or kind in (None, "string"):
+        return value
+    try:
+        if kind == "boolean":
+            return {"true": True, "false": False}[value]
+        return int(value) if kind == "integer" else float(value)
+    except (KeyError, ValueError):
+        raise ReportInvalid({_dim_key(d): [_("%(param)s: “%(value)s” is not a value of this field",
+                                             param=_dim_key(d), value=value[:100])]}) from None
+
+
+def describe(defn, cell, measure=None):
+    """A drilled cell for people: [(dimension label, value label)] and the measure's label (or None)."""
+    from .export import cell_text
+    form = check(defn)
+    fields = _Fields(form, db.engine.dialect.name)
+    shown = [d for d in defn.get("dimensions", []) if _dim_key(d) in cell]
+    columns = [Column(key=_dim_key(d), kind="dimension", field=d["field"], grain=d.get("grain", "")) for d in shown]
+    _label_columns(columns, fields, defn["measures"])
+    parts = [(c.label, cell_text(_cell_value(fields, d, cell[c.key]), c)) for c, d in zip(columns, shown)]
+    if measure is None:
+        return parts, None
+    from ..i18n import doc_locale
+    by_key = {m["key"]: m for m in defn["measures"]}
+    return parts, measure_label(by_key[measure], fields, by_key, doc_locale()) if measure in by_key else None

@@ -40,11 +40,12 @@ window.FormflowChart = (function () {
                      textinfo: "value+percent initial"});
       } else {
         traces.push({type: "funnel", y: data.rows.map(function (r) { return label(x[0], r[x[1]]); }),
-                     x: data.rows.map(function (r) { return r[meas[0][1]]; }), textinfo: "value+percent initial"});
+                     x: data.rows.map(function (r) { return r[meas[0][1]]; }), textinfo: "value+percent initial",
+                     customdata: data.rows.map(function (r) { return [r[x[1]]]; }), meta: meas[0][0].key});
       }
     } else if (type === "pie" && x) {
       traces.push({type: "pie", labels: data.rows.map(function (r) { return label(x[0], r[x[1]]); }),
-                   values: data.rows.map(function (r) { return r[meas[0][1]]; }),
+                   values: data.rows.map(function (r) { return r[meas[0][1]]; }), meta: meas[0][0].key,
                    customdata: data.rows.map(function (r) { return [r[x[1]]]; })});
     } else if (series && x) {
       var groups = {};
@@ -56,12 +57,13 @@ window.FormflowChart = (function () {
         var rows = groups[k];
         traces.push({type: type === "line" ? "scatter" : "bar", name: label(series[0], rows[0][series[1]]),
                      x: rows.map(function (r) { return label(x[0], r[x[1]]); }),
-                     y: rows.map(function (r) { return r[meas[0][1]]; }),
+                     y: rows.map(function (r) { return r[meas[0][1]]; }), meta: meas[0][0].key,
                      customdata: rows.map(function (r) { return [r[x[1]], r[series[1]]]; })});
       });
     } else {
       meas.forEach(function (m, i) {
         traces.push({type: type === "line" ? "scatter" : "bar", name: m[0].label || m[0].key, offsetgroup: String(i),
+                     meta: m[0].key,
                      yaxis: m[0].format === "percent" && meas.length > 1 && !allPercent ? "y2" : "y",
                      x: x ? data.rows.map(function (r) { return label(x[0], r[x[1]]); }) : [m[0].key],
                      y: data.rows.map(function (r) { return r[m[1]]; }),
@@ -80,6 +82,8 @@ window.FormflowChart = (function () {
         var params = new URLSearchParams(window.location.search);
         params.set(x[0].key, raw[0] === null || raw[0] === undefined ? "" : raw[0]);
         if (series && raw.length > 1) params.set(series[0].key, raw[1] === null ? "" : raw[1]);
+        // the records behind this bar's number: its measure's own condition too
+        if (p.data && typeof p.data.meta === "string") params.set("measure", p.data.meta);
         window.location.href = drill + "?" + params.toString();
       });
     }

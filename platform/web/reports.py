@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
+from flask import Response, abort, flash, jsonify, make_response, redirect, render_template, request, \
+    send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -56,6 +57,20 @@ def _palette():
     return out
 
 
+def _body():
+    """The request's JSON object ({} when there is none); a 400 that says why when the body is
+    not an object or is nested too deeply for the parser."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        abort(make_response(jsonify({"errors": {"": [_("The report is nested too deeply to read.")]}}), 400))
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        abort(make_response(jsonify({"errors": {"": [_("The body must be a JSON object.")]}}), 400))
+    return body
+
+
 @bp.get("/reports")
 @login_required
 def report_list():
@@ -75,7 +90,7 @@ def report_builder():
 @bp.post("/reports/builder/preview")
 @login_required
 def report_preview():
-    defn = {"key": "preview", **(request.get_json(silent=True) or {})}
+    defn = {"key": "preview", **_body()}
     try:
         result = compiler.run(defn, current_user)
     except compiler.ReportInvalid as err:
@@ -88,7 +103,7 @@ def report_preview():
 def report_save():
     if current_user.role not in BUILDER_ROLES:
         abort(403)
-    defn = request.get_json(silent=True) or {}
+    defn = _body()
     try:
         report, _changed = store.save(defn, current_user)
     except compiler.ReportInvalid as err:
@@ -98,22 +113,28 @@ def report_save():
     return jsonify({"key": report.key, "revision": report.revision, "url": url_for("web.report_view", key=report.key)})
 
 
-def _result(report):
-    try:
-        extra = range_filters(request.args)
-    except ValueError:
-        flash(_("Give a date as YYYY-MM-DD"), "warning")
-        extra = []
-    return compiler.run(report.body, current_user, extra)
+def _bad_request(err):
+    """A page's answer to a bad parameter: 400, every message naming its parameter."""
+    message = " ".join(m for messages in err.errors.values() for m in messages)
+    return render_template("error.html", code=400, message=message), 400
 
 
 @bp.get("/reports/<key>")
 @login_required
 def report_view(key):
     report = store.get(key) or abort(404)
-    result = _result(report)
+    status = 200
+    try:
+        extra = range_filters(request.args, report.body)
+    except compiler.ReportInvalid as err:
+        # the page stays usable: the whole report, a warning naming what to fix, a 400
+        for messages in err.errors.values():
+            for message in messages:
+                flash(message, "warning")
+        extra, status = [], 400
+    result = compiler.run(report.body, current_user, extra)
     return render_template("reports/view.html", report=report, result=result, table=export.table(result),
-                           data=result.to_json())
+                           data=result.to_json()), status
 
 
 @bp.get("/reports/<key>/drill")
@@ -124,34 +145,35 @@ def report_drill(key):
     for d in report.body.get("dimensions", []):
         k = compiler._dim_key(d)
         if k in request.args:
-            cell[k] = None if request.args[k] == "" else _typed(request.args[k])
-    extra = range_filters(request.args) if request.args.get("from") or request.args.get("to") else []
-    rows = compiler.drill({**report.body, "filters": [*report.body.get("filters", []), *extra]}, current_user, cell)
-    return render_template("reports/drill.html", report=report, rows=rows, cell=cell)
-
-
-def _typed(raw):
-    if raw in ("true", "false"):
-        return raw == "true"
+            cell[k] = request.args[k] or None
+    measure = request.args.get("measure") or None
     try:
-        return int(raw)
-    except ValueError:
-        return raw
+        extra = range_filters(request.args, report.body)
+        defn = {**report.body, "filters": [*report.body.get("filters", []), *extra]}
+        rows = compiler.drill(defn, current_user, cell, measure=measure)
+        described, measure_label = compiler.describe(report.body, cell, measure)
+    except compiler.ReportInvalid as err:
+        return _bad_request(err)
+    return render_template("reports/drill.html", report=report, rows=rows, described=described,
+                           measure_label=measure_label)
 
 
 @bp.get("/reports/<key>/export.<fmt>")
 @login_required
 def report_export(key, fmt):
     report = store.get(key) or abort(404)
-    result = _result(report)
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    try:
+        result = compiler.run(report.body, current_user, range_filters(request.args, report.body))
+    except compiler.ReportInvalid as err:
+        return _bad_request(err)  # never a file of other numbers than asked for
     if fmt == "csv":
         return Response(export.to_csv(result), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f"attachment; filename={key}.csv"})
-    if fmt == "xlsx":
-        return Response(export.to_xlsx(result, key),
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f"attachment; filename={key}.xlsx"})
-    abort(404)
+    return Response(export.to_xlsx(result, key),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename={key}.xlsx"})
 
 
 @bp.get("/vendor/plotly.min.js")
@@ -169,10 +191,9 @@ def plotly_js():
 def report_data_json(key):
     report = store.get(key) or abort(404)
     try:
-        extra = range_filters(request.args)
-    except ValueError:
-        return jsonify({"errors": {"from": [_("Give a date as YYYY-MM-DD")]}}), 422
-    result = compiler.run(report.body, current_user, extra)
+        result = compiler.run(report.body, current_user, range_filters(request.args, report.body))
+    except compiler.ReportInvalid as err:
+        return jsonify({"errors": err.errors}), 422
     return jsonify({**result.to_json(), "table": export.table(result), "chart": report.body.get("chart") or {},
                     "title": pick(report.body.get("title")) or report.key,
                     "drill": url_for("web.report_drill", key=key)})
@@ -209,7 +230,7 @@ def dashboard_layout(key):
     if current_user.role not in BUILDER_ROLES:
         abort(403)
     dash = store.get(key, "dashboard") or abort(404)
-    order = [t for t in (request.get_json(silent=True) or {}).get("tiles") or [] if isinstance(t, dict)]
+    order = [t for t in _body().get("tiles") or [] if isinstance(t, dict)]
     tiles = {store.tile_id(t): t for t in dash.body["tiles"]}
     names = [str(t.get("id") or t.get("report")) for t in order]
     if sorted(names) != sorted(tiles):
