@@ -2,9 +2,9 @@
 from flask import abort, g, jsonify, request
 from flask_babel import gettext as _
 
-from .. import inputs
+from .. import inputs, sqlite
 from ..extensions import db
-from ..people.auth import note_use, token_row
+from ..people.auth import note_use, token_row, use_due
 from . import bp
 
 
@@ -21,8 +21,13 @@ def _authenticate():
         response.headers["WWW-Authenticate"] = 'Bearer realm="formflow"'
         return response
     g.user, g.token_id, g.token_defaults = row.user, row.id, dict(row.defaults or {})
-    if note_use(row):
-        db.session.commit()  # only last_used_at: the route has not run yet
+    if use_due(row):
+        # only last_used_at, before the route runs, in a transaction of its own: a GET's reading
+        # transaction on SQLite cannot turn into a writing one once another connection has written
+        db.session.commit()
+        with sqlite.writing():
+            note_use(row)
+            db.session.commit()
 
 
 def json_body(allowed):

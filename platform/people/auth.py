@@ -58,12 +58,17 @@ def token_row(token):
     return row
 
 
+def use_due(row):
+    """Is the token's stored last use a minute old or more (so note_use would write)?"""
+    return row.last_used_at is None or row.last_used_at <= utcnow() - timedelta(seconds=LAST_USED_RESOLUTION)
+
+
 def note_use(row):
     """Set the token's last_used_at to now when the stored one is a minute old or more (one
     small UPDATE, not one per request); True when it wrote. The caller commits."""
     now = utcnow()
     cutoff = now - timedelta(seconds=LAST_USED_RESOLUTION)
-    if row.last_used_at is not None and row.last_used_at > cutoff:
+    if not use_due(row):
         return False
     # the condition again in SQL: of two requests racing here, one writes
     result = db.session.execute(update(ApiToken).where(

@@ -289,6 +289,10 @@ def parse(expression):
             raise ExpressionError(_("“%(what)s” is not allowed in expressions", what=node.attr), expression, *_pos(node))
         if isinstance(node, ast.Name) and node.id.startswith("__"):
             raise ExpressionError(_("“%(what)s” is not allowed in expressions", what=node.id), expression, *_pos(node))
+        if isinstance(node, ast.Constant) and isinstance(node.value, (bytes, complex)):
+            # no field holds bytes or complex numbers, and their sizes are not bounded below
+            raise ExpressionError(_("“%(what)s” is not allowed in expressions", what=type(node.value).__name__),
+                                  expression, *_pos(node))
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) > MAX_STRING:
             raise ExpressionError(_("A text in the expression is too long"), expression, *_pos(node))
         if isinstance(node, ast.Call) and not isinstance(node.func, ast.Name):
@@ -330,6 +334,9 @@ class Fields(dict):
 
 # %[(key)][flags][width][.precision][length]type, as printf-style formatting reads it
 _FORMAT_SPEC = re.compile(r"%(?:\(([^)]*)\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)", re.DOTALL)
+
+
+_NESTED_KEY = re.compile(r"%\([^)]*\(")
 
 
 def _subtracting_moments():
@@ -460,6 +467,8 @@ class _Evaluator(simpleeval.EvalWithCompoundTypes):
 
     def _mod(self, a, b):
         if isinstance(a, str):
+            if _NESTED_KEY.search(a):  # Python reads %(a(b)c) as one key: the size could not be bounded
+                raise ExpressionError(_("A text format's %(key)s may not contain brackets", key="%(…)"))
             self._fits_text(self._formatted_size(a, b))
         return self._apply("%", op.mod, a, b)
 

@@ -14,7 +14,7 @@ the result is the expression's, whatever part SQL could not express.
 import ast
 import logging
 
-from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy import and_, false, func, not_, or_, select
 
 from ..extensions import db
 from ..forms import catalog
@@ -84,15 +84,17 @@ def _exact(node, props, event, dialect):
             value = _constant(node.args[1], event)
         except ValueError:
             return None
-        if prop.get("type") == "array" and _typed(prop.get("items", {}), value) and not isinstance(value, list):
-            return where_field(name, prop, value, dialect)
+        if name not in expressions.CONTEXT_NAMES and prop.get("type") == "array" \
+                and _typed(prop.get("items", {}), value) and not isinstance(value, list):
+            # two-valued: PostgreSQL's @> is NULL for a missing list, which "not" would drop
+            return func.coalesce(where_field(name, prop, value, dialect), false())
         return None
     if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.left, ast.Name)):
         return None
     name, op = node.left.id, _OPS.get(type(node.ops[0]))
     prop = props.get(name)
-    if prop is None or op is None:
-        return None
+    if prop is None or op is None or name in expressions.CONTEXT_NAMES:
+        return None  # (a field named like owner or created_at: expressions see the record's own)
     try:
         value = _constant(node.comparators[0], event)
     except ValueError:
@@ -102,7 +104,8 @@ def _exact(node, props, event, dialect):
             return None
     elif value is None or isinstance(value, list) or not _typed(prop, value):
         return None
-    column = field_value(name, prop, dialect)
+    # integers as numbers: JSON Schema accepts 3.0 for an integer, which PostgreSQL's integer cast refuses
+    column = field_value(name, {**prop, "type": "number"} if prop.get("type") == "integer" else prop, dialect)
     # Two-valued on purpose: SQL's NULL for a missing field would make "not (…)" drop records
     # that Python (None == "b" is False, so not … is True) keeps.
     if op == "ne":

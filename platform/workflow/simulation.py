@@ -49,9 +49,11 @@ def _restore(form_id, job, where):
         db.session.execute(update(Record).where(Record.id.in_(ids)).values(owner_id=uid)
                            .execution_options(synchronize_session=False))
     for uid, at in (state.get("marks") or {}).items():
-        db.session.execute(update(AssignmentMark).where(AssignmentMark.form_id == form_id,
-                                                        AssignmentMark.user_id == int(uid))
-                           .values(at=datetime.fromisoformat(at)))
+        moment = datetime.fromisoformat(at)
+        if not db.session.execute(update(AssignmentMark).where(AssignmentMark.form_id == form_id,
+                                                               AssignmentMark.user_id == int(uid))
+                                  .values(at=moment)).rowcount:  # a mark an earlier batch made
+            db.session.add(AssignmentMark(form_id=form_id, user_id=int(uid), at=moment))
     db.session.expire_all()
 
 

@@ -88,7 +88,8 @@ def arm(rule, record, after, entry=_LOOKUP):
     """
     if entry is _LOOKUP:
         entry = _entry(rule, record)
-    due = None if record.deleted_at is not None else due_time(rule, record)
+    # a record of another form (the rule moved) or a deleted one has no occurrence
+    due = None if record.deleted_at is not None or record.form.key != rule.form_key else due_time(rule, record)
     if due is None:
         if entry is not None:
             db.session.delete(entry)
@@ -157,6 +158,9 @@ def rule_saved(rule, before):
     queue only when its timing changed or it was switched on; otherwise touch nothing."""
     body = rule.body
     was_on = before is not None and before.get("enabled", True)
+    if before is not None and before["trigger"]["type"] == "time" and body["trigger"]["type"] != "time":
+        # no longer a time rule: its entries must never fire it (one statement, however many)
+        db.session.execute(delete(DueEntry).where(DueEntry.rule_id == rule.id))
     if timing(body) is None or not rule.enabled:
         return None
     if before is not None and was_on and timing(before) == timing(body):
@@ -296,7 +300,7 @@ def _next_due(now):
     """Claim the next due entry of an enabled rule. On PostgreSQL rows another consumer holds
     are skipped (FOR UPDATE SKIP LOCKED), so consumers share the work instead of queueing."""
     stmt = (select(DueEntry).join(Rule, Rule.id == DueEntry.rule_id)
-            .where(DueEntry.due_at <= now, Rule.enabled.is_(True))
+            .where(DueEntry.due_at <= now, Rule.enabled.is_(True), Rule.trigger_type.in_(("time", "scheduled")))
             .order_by(DueEntry.due_at, DueEntry.id).limit(1))
     if db.engine.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=DueEntry)
@@ -315,7 +319,7 @@ def sweep(now=None, limit=SWEEP_BATCH):
         rule = db.session.get(Rule, entry.rule_id)
         record = db.session.get(Record, entry.record_id) if entry.record_id else None
         time_rule = rule.trigger_type == "time" and record is not None
-        if time_rule and _stale(rule, entry):
+        if time_rule and (_stale(rule, entry) or record.form.key != rule.form_key):
             arm(rule, record, rule.timing_since, entry)  # computed for an old timing: recompute, never fire
             db.session.commit()
             continue
