@@ -5,7 +5,7 @@ import json
 import math
 import re
 
-from flask import request
+from flask import abort, jsonify, make_response, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.routing import IntegerConverter
@@ -157,7 +157,24 @@ def _refuse_nul():
             raise BadParameter(name, nul_message(name))
 
 
+def _refuse_json_that_is_not_an_object():
+    """Pages read a JSON body as form fields (Flask-WTF) or as an object: anything but a JSON
+    object there (``1``, ``"x"``, a list) is a 400, not a 500 inside a form class. The API
+    checks its bodies itself (api.auth.json_body)."""
+    if request.blueprint == "api" or not request.is_json or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    try:
+        body = parse_json(request.get_data(cache=True, as_text=True))
+        message = None if isinstance(body, dict) else _("The body must be a JSON object.")
+    except BadJSON as err:
+        message = err.message
+    if message is not None:  # the pages' JSON endpoints answer {"error", "errors"}
+        abort(make_response(jsonify({"error": message, "errors": {"": [message]}}), 400))
+
+
 def init_app(app):
-    """Before any route is registered: the bounded id converter, and the NUL check."""
+    """Before any route is registered: the bounded id converter, the NUL check, and JSON
+    bodies of pages that must be objects."""
     app.url_map.converters["int"] = IdConverter
     app.before_request(_refuse_nul)
+    app.before_request(_refuse_json_that_is_not_an_object)

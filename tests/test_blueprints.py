@@ -118,7 +118,7 @@ def test_requires_a_newer_engine(app, tmp_path):
 def test_newer_version_adds_form_versions_and_keeps_records(app, tmp_path):
     load(app, CARDEALER, demo=True)
     bp = copy_of(CARDEALER, tmp_path)
-    edit(bp / "blueprint.json", lambda d: d.update(version="1.1.0"))
+    edit(bp / "blueprint.json", lambda d: d.update(version="1.3.0"))
     edit(bp / "forms" / "lead.json", lambda d: d["schema"]["properties"]["notes"].update(maxLength=500))
     with app.app_context():
         old = {r.id: (r.form_version_id, r.version, r.data) for r in db.session.scalars(select(Record))}
@@ -129,7 +129,7 @@ def test_newer_version_adds_form_versions_and_keeps_records(app, tmp_path):
         assert [v.number for v in lead.versions] == [1, 2]
         assert catalog.current_version(lead).schema["properties"]["notes"]["maxLength"] == 500
         assert {r.id: (r.form_version_id, r.version, r.data) for r in db.session.scalars(select(Record))} == old
-        assert db.session.scalars(select(Blueprint)).one().version == "1.1.0"
+        assert db.session.scalars(select(Blueprint)).one().version == "1.3.0"
 
 
 def test_zip_and_export_round_trip(app, tmp_path, template_db):

@@ -94,7 +94,7 @@ def test_exports_escape_formulas_and_keep_numbers(app, client, auth, cardealer):
             assert not text.startswith(TRIGGERS) or text in ("-3", "-1.50"), cells
     notes = {r[0] for r in body}
     assert {"'" + v for v in NASTY if v.startswith(TRIGGERS)} <= notes
-    assert "＝1+1" in notes and "普通备注" in notes  # nothing else is changed
+    assert "'＝1+1" in notes and "普通备注" in notes  # the full-width ＝ too; nothing else is changed
     assert {r[1] for r in body} == {"'=HYPERLINK(\"http://x\",\"类别A\")", "普通"}  # an option's label
     assert {r[2] for r in body} == {"'=cmd|' /C notepad'!A0"}  # a user's name
     negative = [r for r in body if r[0] == "'-2+3+cmd|' /C calc'!A0"][0]

@@ -20,7 +20,8 @@ from .pointers import pointer
 # Other parts of the engine subscribe to record changes here; forms itself knows none of them.
 # before_save(record, old_data, new_data, user, form=, prefix=, system=) may raise RecordInvalid
 # to refuse a change (system: the engine importing history, e.g. a blueprint's demo data);
-# after_save(record, action, old_data, user, system=) runs in the same transaction, after the write.
+# after_save(record, action, old_data, user, system=) runs in the same transaction, after the write;
+# action is "create", "update", "delete" or "restore".
 before_save = []
 after_save = []
 
@@ -226,6 +227,8 @@ def delete(record, user):
         record.deleted_at = utcnow()
         db.session.flush()
         _log(record, "delete", user, {})
+        for hook in after_save:
+            hook(record, "delete", dict(record.data), user, system=False)
     return record
 
 
@@ -234,6 +237,8 @@ def restore(record, user):
         record.deleted_at = None
         db.session.flush()
         _log(record, "restore", user, {})
+        for hook in after_save:
+            hook(record, "restore", dict(record.data), user, system=False)
     return record
 
 

@@ -7,6 +7,7 @@ Real numbers (a measure of -3) are not text and stay numbers.
 """
 import csv
 import io
+import unicodedata
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -17,8 +18,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def escape(text):
-    """Text a spreadsheet shows as text: a leading apostrophe before a formula's first character."""
-    return "'" + text if text.startswith(FORMULA_START) else text
+    """Text a spreadsheet shows as text: a leading apostrophe before a formula's first character
+    (also behind leading spaces, and in its full-width form, ＝ ＋ － ＠, which Chinese input
+    methods type and some spreadsheets read as the ASCII one)."""
+    first = unicodedata.normalize("NFKC", text.lstrip(" \u3000")[:1])
+    return "'" + text if text.startswith(FORMULA_START) or (first and first in FORMULA_START) else text
 
 
 def _is_number(value):

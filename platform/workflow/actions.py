@@ -18,7 +18,7 @@ from ..people.models import User
 from . import assignment, expressions, handover, jobs, outbox, runstate
 from .audience import recipients
 from .durations import later
-from .models import DueEntry, Notification, Rule, Task
+from .models import DueEntry, Notification, Rule, RuleRun, Task
 
 def perform_all(actions, ctx, record=None):
     for action in actions:
@@ -78,6 +78,13 @@ def _assign(action, ctx, record):
     _needs_record(record, "assign")
     before = record.owner.username if record.owner else None
     user, why, failures, failed = None, "", [], None
+    if action.get("max_times") and _assignments_by(ctx.rule, record) >= action["max_times"]:
+        # an SLA that reassigns from a fresh window would pass an untouched record round for ever
+        why = _("Already assigned %(n)s times by this rule: a person decides now", n=action["max_times"])
+        done = {"type": "assign", "record": record.id, "from": before, "owner": None, "why": why,
+                "escalated_to": handover.escalate(record, why, ctx.user, ctx.rule.key)}
+        ctx.done.append(done)
+        return
     for _attempt in range(ASSIGN_ATTEMPTS):
         failed = None
         savepoint = db.session.begin_nested()
@@ -106,6 +113,13 @@ def _assign(action, ctx, record):
         done["error"] = _failure_text(failed)
     done["escalated_to"] = handover.escalate(record, done.get("error") or why, ctx.user, ctx.rule.key)
     ctx.done.append(done)
+
+
+def _assignments_by(rule, record):
+    """How many times this rule gave the record an owner (from the run log)."""
+    runs = db.session.scalars(select(RuleRun.actions).where(RuleRun.rule_id == rule.id, RuleRun.record_id == record.id,
+                                                            RuleRun.dry_run.is_(False))).all()
+    return sum(1 for done in runs for a in done or () if a.get("type") == "assign" and a.get("owner"))
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")

@@ -52,13 +52,31 @@ def _owner_set(record, value, oldvalue, initiator):
 
 
 def on_save(record, action, old, user, system=False):
-    """after_save hook: hand the record's open work over if its owner changed."""
+    """after_save hook: hand the record's open work over if its owner changed; a deleted record's
+    open tasks close; once a record has an owner, the "assign by hand" tasks about it close."""
+    if action == "delete":
+        _close(record, _("The record was deleted"))
+        return
     pending = inspect(record).info.pop(_HANDOVER, None)
+    if pending is not None and record.owner_id is not None:
+        _close(record, _("Assigned to %(user)s", user=record.owner.display_name), kind=ASSIGN_BY_HAND)
     if action != "update" or pending is None or pending[0] == record.owner_id or pending[0] is None:
         return  # no change, changed back, or a pool record given out (nobody had work on it)
     previous = db.session.get(User, pending[0])
     if previous is not None:
         hand_over(record, previous, record.owner, user)
+
+
+ASSIGN_BY_HAND = "assign_by_hand"  # Task.kind of an escalation's task
+
+
+def _close(record, reason, kind=None):
+    """Close the record's open tasks (only those of ``kind``, when given), saying why."""
+    stmt = select(Task).where(Task.record_id == record.id, Task.status == "open")
+    if kind is not None:
+        stmt = stmt.where(Task.kind == kind)
+    for task in db.session.scalars(stmt):
+        task.status, task.done_at, task.closed_reason = "closed", clock.now(), reason[:200]
 
 
 def hand_over(record, previous, new, by=None):
@@ -107,10 +125,10 @@ def escalate(record, reason, user=None, rule_key=None):
             todo = _("Assign %(record)s by hand", record=label(record))
         notify(person, title, reason, record.id, rule_key)
         waiting = db.session.scalar(select(Task.id).where(Task.record_id == record.id, Task.assignee_id == person.id,
-                                                          Task.status == "open", Task.title == todo[:200]))
+                                                          Task.status == "open", Task.kind == ASSIGN_BY_HAND))
         if waiting is None:
             db.session.add(Task(record_id=record.id, assignee_id=person.id, title=todo[:200], body=reason[:2000],
-                                priority="high", due_at=clock.now(), rule_key=rule_key))
+                                priority="high", due_at=clock.now(), rule_key=rule_key, kind=ASSIGN_BY_HAND))
     return [p.username for p in people]
 
 

@@ -120,6 +120,7 @@ class Task(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow)
     done_at = mapped_column(UTCDateTime, nullable=True)
     closed_reason: Mapped[str | None] = mapped_column(String(200))  # status "closed": why nobody did it
+    kind: Mapped[str | None] = mapped_column(String(16))  # set for tasks the engine itself gives (assign_by_hand)
 
     assignee = relationship("User")
     record = relationship("Record")

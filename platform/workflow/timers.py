@@ -137,7 +137,8 @@ def schedule_for(record, future_only=False):
 def on_save(record, action, old, user, system=False):
     """after_save hook: a saved record's due entries follow it. Imported history (system) arms
     only what is still ahead: six months of demo data must not replay six months of reminders."""
-    schedule_for(record, future_only=system)
+    if action in ("create", "update"):  # a deleted record's entries wait: the sweep skips it, a restore keeps them
+        schedule_for(record, future_only=system)
 
 
 # --- rule edits ----------------------------------------------------------------------------

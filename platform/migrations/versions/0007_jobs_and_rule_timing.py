@@ -1,4 +1,4 @@
-"""jobs (batched background work with progress); rules.timing_since and due_entries.armed_for (edits never replay the past)
+"""jobs (batched background work with progress); rules.timing_since and due_entries.armed_for (edits never replay the past); tasks.kind
 
 Revision ID: 0007
 Revises: 0006
@@ -22,6 +22,8 @@ def upgrade():
         batch_op.add_column(sa.Column('timing_since', sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table('due_entries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('armed_for', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('kind', sa.String(length=16), nullable=True))
     op.create_table(
         'jobs',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -53,6 +55,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_jobs_rule_id'))
         batch_op.drop_index('ix_jobs_status_created')
     op.drop_table('jobs')
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.drop_column('kind')
     with op.batch_alter_table('due_entries', schema=None) as batch_op:
         batch_op.drop_column('armed_for')
     with op.batch_alter_table('rules', schema=None) as batch_op:
