@@ -276,3 +276,59 @@ def test_saving_a_report_from_the_builder_keeps_what_the_page_does_not_edit(app,
     assert after["top"] == before["top"] == {"n": 3}
     assert after["title"] == {**before["title"], "zh-CN": "每月战败原因前三"}
     assert after["dimensions"] == before["dimensions"] and after["measures"] == before["measures"]
+
+
+def test_admin_changes_a_reminders_delay_then_previews_and_confirms_a_catch_up(app, live, desk, cardealer):
+    """Issue 9.1 in the browser: a timing edit fires nothing from the past; catching up is a preview
+    in plain words, then a confirmation, both worked by the real queue."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import func, select
+
+    from formflow import clock
+    from formflow.extensions import db
+    from formflow.forms import catalog, records
+    from formflow.people.models import User
+    from formflow.workflow import rules, timers
+    from formflow.workflow.models import Notification
+
+    t0 = datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc)
+    body = {"key": "remind", "title": {"zh-CN": "十小时提醒"}, "form": "lead",
+            "trigger": {"type": "time", "from": "created_at", "offset": {"hours": 10}},
+            "actions": [{"type": "notify", "to": ["owner"], "title": "跟进 {customer_name}", "channels": ["inbox"]}]}
+    try:
+        with app.app_context():
+            clock.freeze(t0 - timedelta(days=2))
+            rules.save(body)
+            db.session.commit()
+            clock.freeze(t0 - timedelta(hours=3))
+            s1 = db.session.scalars(select(User).where(User.username == "sales1")).one()
+            records.create(catalog.get_form("lead"), {"customer_name": "周先生", "phone": "13812340001",
+                                                      "source_channel": "showroom", "status": "new"}, s1, owner=s1)
+            db.session.commit()
+            clock.freeze(t0)
+        app.extensions["formflow.queue"].start_consumer(workers=1)
+        page = desk.new_page()
+        login(page, live, "admin")
+        page.goto(f"{live.url}/admin/rules/remind")
+        page.locator("#trigger").fill('{"type": "time", "from": "created_at", "offset": {"hours": 1}}')
+        page.get_by_role("button", name="保存").click()
+        page.wait_for_url(f"{live.url}/admin/rules/remind")
+        with app.app_context():
+            assert timers.sweep() == 0  # the new one-hour mark (2 hours ago) is before the edit: nothing fires
+        page.locator("#catch-since").fill("2026-11-01")
+        page.get_by_role("button", name="预览").click()
+        page.get_by_text("将在下一分钟补发 1 条错过的提醒").wait_for(timeout=20000)
+        preview = page.locator("#catch-result").inner_text()
+        assert "记录 #1" in preview and "12:00" in preview  # due 04:00 UTC, shown in Shanghai time
+        shot(page, "rule-catch-up-preview")
+        page.get_by_role("button", name="确认补发").click()
+        page.get_by_text("1 条错过的提醒将在一分钟内发出").wait_for(timeout=20000)
+        with app.app_context():
+            assert timers.sweep() == 1
+            assert db.session.scalar(select(func.count(Notification.id))) == 1
+        page.reload()
+        assert "已安排" in page.locator("table").inner_text()  # the run log, in words
+        shot(page, "rule-catch-up-done")
+    finally:
+        clock.reset()

@@ -127,7 +127,13 @@
               var list = document.createElement("ul");
               (job.result.sample || []).forEach(function (s) {
                 var li = document.createElement("li");
-                li.textContent = catchUp.dataset.record + " #" + s.record + " · " + new Date(s.due).toLocaleString();
+                var link = document.createElement("a");
+                link.href = catchUp.dataset.recordUrl + s.record;
+                link.textContent = catchUp.dataset.record + " #" + s.record;
+                li.appendChild(link);
+                // the business time zone, as every other time on the page
+                li.appendChild(document.createTextNode(" · " + new Date(s.due).toLocaleString(catchUp.dataset.lang,
+                  {timeZone: catchUp.dataset.zone, dateStyle: "short", timeStyle: "short"})));
                 list.appendChild(li);
               });
               catchOut.appendChild(list);
