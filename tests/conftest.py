@@ -23,10 +23,27 @@ PASSWORD = "correct-horse-9"
 
 DB_URL = os.environ.get("FORMFLOW_TEST_DATABASE_URL", "")
 QUEUE_URL = os.environ.get("FORMFLOW_TEST_QUEUE_URL", "")
+# pytest-xdist runs the suite in several processes (-n auto in pyproject.toml): on PostgreSQL each
+# gets a database of its own, named after the configured one (test → test_gw0, test_gw1, …).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def _pg_url(url):
     return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+
+
+def _worker_database(url):
+    """The worker's own database beside the configured one, created when missing."""
+    if not WORKER or not url.startswith("postgres"):
+        return url
+    base, _sep, name = url.rpartition("/")
+    own = f"{name}_{WORKER}"
+    engine = create_engine(_pg_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own}).scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{own}"'))
+    engine.dispose()
+    return f"{base}/{own}"
 
 
 def _check_servers():
@@ -48,7 +65,9 @@ def _check_servers():
 
 
 def pytest_configure(config):
+    global DB_URL
     _check_servers()
+    DB_URL = _worker_database(DB_URL)
 
 
 @pytest.fixture(scope="session")
