@@ -10,15 +10,15 @@ Concurrent assignments for the same form are serialised by updating that form's 
 ``assignment_locks`` first: a row lock on PostgreSQL, the write lock on SQLite.
 """
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..forms.models import Record
-from ..forms.queries import field_value
+from ..forms import paths
 from ..people.models import Team, User
 from ..types import utcnow
-from . import expressions
+from . import expressions, jobs, rules
 from .audience import managers_of
 from .models import AssignmentLock, AssignmentMark
 
@@ -43,23 +43,64 @@ def _lock(form_id):
 
 
 def open_counts(record, user_ids, open_spec):
-    """{user id: number of open records of this form they own}."""
+    """{user id: number of open records of this form they own}.
+
+    Counted over the (form, owner, field) index of forms.paths: "not in the closed states" of a
+    field with choices is asked as "in the open ones", so the count reads the index entries of
+    each person's open records only, not every record they ever had.
+    """
     if not user_ids:
         return {}
-    stmt = (select(Record.owner_id, func.count(Record.id))
+    stmt = (select(Record.owner_id, func.count())
             .where(Record.form_id == record.form_id, Record.deleted_at.is_(None), Record.owner_id.in_(user_ids),
                    Record.id != record.id))
     if open_spec:
-        props = record.form_version.schema["properties"]
-        column = field_value(open_spec["field"], props.get(open_spec["field"], {}), db.engine.dialect.name)
-        if "not_in" in open_spec:
-            stmt = stmt.where((column.is_(None)) | (column.not_in(open_spec["not_in"])))
-        if "in" in open_spec:
-            stmt = stmt.where(column.in_(open_spec["in"]))
+        prop = record.form_version.schema["properties"].get(open_spec["field"], {})
+        column = paths.value(open_spec["field"], prop, db.engine.dialect.name)
+        wanted = open_spec.get("in")
+        if "not_in" in open_spec and prop.get("enum"):
+            open_states = [v for v in prop["enum"] if v not in open_spec["not_in"]]
+            wanted = open_states if wanted is None else [v for v in wanted if v in open_states]
+            stmt = stmt.where(or_(column.is_(None), column.in_(wanted)) if "in" not in open_spec
+                              else column.in_(wanted))
+        else:
+            if "not_in" in open_spec:
+                stmt = stmt.where(or_(column.is_(None), column.not_in(open_spec["not_in"])))
+            if wanted is not None:
+                stmt = stmt.where(column.in_(wanted))
     counts = dict(db.session.execute(stmt.group_by(Record.owner_id)).all())
     return {uid: counts.get(uid, 0) for uid in user_ids}
 
 
+@jobs.kind("owner_index")
+def _build_owner_index(job):
+    """Build the (form, owner, field) index an assignment rule counts open records with."""
+    # the job's own transaction ends first: on SQLite it would hold the lock the build needs, on
+    # PostgreSQL CREATE INDEX CONCURRENTLY waits for every older transaction, this one included
+    field, prop = job.params["field"], job.params.get("prop") or {}
+    db.session.commit()
+    job.result = {"index": paths.ensure_owner_index(db.engine, field, prop)}
+    return True
+
+
+@rules.saved.connect
+def _index_what_assignment_counts(rule, before):
+    """A rule that assigns by open records gets its index built in the queue (once per field)."""
+    fields = {}
+
+    def walk(actions):
+        for action in actions:
+            if action["type"] == "assign" and action.get("open"):
+                fields[action["open"]["field"]] = action
+            walk(action.get("actions", []))
+    walk(rule.body["actions"])
+    if not fields:
+        return
+    from ..forms import catalog
+    version = catalog.current_version(catalog.get_form(rule.form_key))
+    props = version.schema["properties"] if version else {}
+    for name in fields:
+        jobs.start("owner_index", {"field": name, "prop": {"type": props.get(name, {}).get("type", "string")}}, rule=rule)
 def _team_users(team_key, role):
     stmt = select(User).where(User.active.is_(True))
     if team_key:
