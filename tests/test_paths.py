@@ -5,7 +5,6 @@ from sqlalchemy import select, text
 
 from formflow.extensions import db
 from formflow.forms import catalog, records
-from formflow.forms.models import Record
 from formflow.people.models import User
 from formflow.workflow import assignment, jobs, rules
 

@@ -3,7 +3,7 @@ test failed before its fix."""
 import csv
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -13,29 +13,9 @@ from formflow import clock
 from formflow.extensions import db
 from formflow.forms.models import Record
 from formflow.workflow import handover, timers
-from formflow.workflow.models import RuleRun, Task
+from formflow.workflow.models import RuleRun
 
-T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shanghai
-
-
-@pytest.fixture
-def dealer(app, cardealer_full, api):
-    clock.freeze(T0)
-    yield api
-    clock.reset()
-
-
-def new_lead(client, name, phone, **data):
-    body = {"customer_name": name, "phone": phone, "source_channel": "website", "status": "new", **data}
-    r = client.post("/api/v1/forms/lead/records", json={"data": body})
-    assert r.status_code == 201, r.json
-    return r.json
-
-
-def open_tasks(app, rid):
-    with app.app_context():
-        return [(t.assignee.username, t.title) for t in db.session.scalars(
-            select(Task).where(Task.record_id == rid, Task.status == "open").order_by(Task.id))]
+from test_handover import dealer, new_lead, open_tasks  # noqa: F401 (dealer is a fixture)
 
 
 # --- 9.3 / 9.4: handover and escalation -----------------------------------------------------------

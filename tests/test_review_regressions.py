@@ -1,39 +1,17 @@
 """Defects a review of the issue 9 work found; each test failed before its fix."""
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from formflow import clock
 from formflow.extensions import db
 from formflow.forms import catalog, records
-from formflow.people.models import User
 from formflow.workflow import jobs, rules, timers
-from formflow.workflow.models import DueEntry, Notification, RuleRun
+from formflow.workflow.models import DueEntry, RuleRun
 
-T0 = datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc)
-LEAD = {"customer_name": "王小明", "source_channel": "showroom", "status": "new"}
-
-
-@pytest.fixture
-def ctx(app, cardealer):
-    clock.freeze(T0)
-    with app.app_context():
-        yield app
-    clock.reset()
-
-
-def user(name):
-    return db.session.scalars(select(User).where(User.username == name)).one()
-
-
-def lead_at(moment, n):
-    clock.freeze(moment)
-    rec = records.create(catalog.get_form("lead"), {**LEAD, "phone": f"1381234{n:04d}"}, user("sales1"),
-                         owner=user("sales1"))
-    db.session.commit()
-    return rec.id
+from test_time_rules import T0, ctx, lead_at, user  # noqa: F401 (ctx is a fixture)
 
 
 def time_rule(form="lead", hours=3, trigger=None):

@@ -11,7 +11,6 @@ from conftest import DB_URL
 from formflow import clock
 from formflow.extensions import db
 from formflow.forms import catalog, records
-from formflow.forms.models import Record
 from formflow.people.models import User
 from formflow.workflow import jobs, rules, tasks, timers
 from formflow.workflow.models import CronMark, DueEntry, Job, Notification, RuleRun

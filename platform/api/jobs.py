@@ -1,5 +1,5 @@
 """Background jobs over the API: how far a queued simulation, re-arming or fan-out has got."""
-from flask import abort, g, jsonify
+from flask import abort, jsonify
 
 from ..extensions import db
 from ..workflow.jobs import as_json

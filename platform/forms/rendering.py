@@ -7,7 +7,6 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, fields, widgets

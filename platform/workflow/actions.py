@@ -2,7 +2,7 @@
 records, act on each record of a query, schedule another rule, stop."""
 import logging
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 
 from flask_babel import gettext as _
