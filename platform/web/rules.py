@@ -88,7 +88,8 @@ def admin_rule_edit(key):
 
 def _job_kinds():
     return {"rearm_rule": _("re-arming after a timing change"), "catch_up": _("catching up"),
-            "simulate": _("simulation"), "for_each": _("for each record"), "send_report": _("sending a report")}
+            "simulate": _("simulation"), "for_each": _("for each record"), "send_report": _("sending a report"),
+            "owner_index": _("building the index assignment counts with")}
 
 
 def _job_states():

@@ -18,9 +18,6 @@ from .models import RuleRun
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 5
-_chain = runstate.chain
-Stop = runstate.Stop
-is_dry = runstate.is_dry
 
 
 @dataclass
@@ -82,7 +79,7 @@ def on_save(record, action, old, user, system=False):
 
 def run(rule, record, trigger, old=None, user=None, event=None, dry=False):
     """Fire one rule on one record (or none, for cron rules); returns its RuleRun."""
-    chain = _chain.get()
+    chain = runstate.chain.get()
     link = (rule.id, record.id if record is not None else None)
     entry = RuleRun(rule_id=rule.id, rule_key=rule.key, rule_revision=rule.revision,
                     record_id=record.id if record is not None else None, trigger=trigger[:200],
@@ -96,14 +93,14 @@ def run(rule, record, trigger, old=None, user=None, event=None, dry=False):
         db.session.add(entry)
         return entry
     ctx = Context(rule=rule, record=record, trigger=trigger, old=dict(old or {}), user=user, event=dict(event or {}))
-    token = _chain.set((*chain, link))
+    token = runstate.chain.set((*chain, link))
     savepoint = db.session.begin_nested()
     try:
         entry.matched = expressions.truthy(rule.body.get("condition"), ctx.names(), ctx.functions())
         if entry.matched:
             try:
                 actions.perform_all(rule.body["actions"], ctx)
-            except Stop:
+            except runstate.Stop:
                 ctx.done.append({"type": "stop"})
         savepoint.commit()
     except Exception as err:  # a broken rule must not lose the user's change: roll it back alone
@@ -112,7 +109,7 @@ def run(rule, record, trigger, old=None, user=None, event=None, dry=False):
         if not isinstance(err, (expressions.ExpressionError,)) and not hasattr(err, "errors"):
             log.exception("rule %s failed on record %s", rule.key, link[1])
     finally:
-        _chain.reset(token)
+        runstate.chain.reset(token)
     entry.actions = ctx.done
     db.session.add(entry)
     return entry
@@ -123,7 +120,7 @@ def run_actions(rule, record, action, event, origin=None):
     actions, in a savepoint of their own. None when ``where`` is false, else what was done
     (``{"done": [...], "error": None}``) or why it failed (rolled back alone, logged)."""
     ctx = Context(rule=rule, record=origin, trigger="for_each", event=dict(event))
-    token = _chain.set(((rule.id, origin.id if origin is not None else None),))
+    token = runstate.chain.set(((rule.id, origin.id if origin is not None else None),))
     savepoint = db.session.begin_nested()
     try:
         if action.get("where") and not expressions.truthy(action["where"], ctx.names(record, ctx.event),
@@ -132,7 +129,7 @@ def run_actions(rule, record, action, event, origin=None):
             return None
         try:
             actions.perform_all(action["actions"], ctx, record)
-        except Stop:
+        except runstate.Stop:
             pass
         savepoint.commit()
         return {"done": ctx.done, "error": None}
@@ -142,7 +139,7 @@ def run_actions(rule, record, action, event, origin=None):
             log.exception("for_each of rule %s failed on record %s", rule.key, record.id)
         return {"done": [], "error": _error_text(err)}
     finally:
-        _chain.reset(token)
+        runstate.chain.reset(token)
 
 
 def _error_text(err):

@@ -27,10 +27,9 @@ def start(rule, since, until, user=None):
                       rule=rule, user=user)
 
 
-def _range(rule, job):
-    form = catalog.get_form(rule.form_key)
+def _range(form_id, job):
     since, until = (datetime.fromisoformat(job.params[k]) for k in ("since", "until"))
-    return (Record.form_id == form.id, Record.deleted_at.is_(None), Record.created_at >= since,
+    return (Record.form_id == form_id, Record.deleted_at.is_(None), Record.created_at >= since,
             Record.created_at < until)
 
 
@@ -63,8 +62,8 @@ def _replay(job):
     if rule is None or rule.revision != job.params["revision"]:
         job.status = "superseded"
         return True
-    where = _range(rule, job)
     form_id = catalog.get_form(rule.form_key).id
+    where = _range(form_id, job)
     if job.total is None:
         job.total = db.session.scalar(select(func.count(Record.id)).where(*where))
     cursor = job.state.get("cursor")
