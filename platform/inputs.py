@@ -5,7 +5,7 @@ import json
 import math
 import re
 
-from flask import abort, jsonify, make_response, request
+from flask import abort, g, jsonify, make_response, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.routing import IntegerConverter
@@ -165,11 +165,18 @@ def _refuse_json_that_is_not_an_object():
         return
     try:
         body = parse_json(request.get_data(cache=True, as_text=True))
-        message = None if isinstance(body, dict) else _("The body must be a JSON object.")
-    except BadJSON as err:
-        message = err.message
-    if message is not None:  # the pages' JSON endpoints answer {"error", "errors"}
+    except BadJSON as err:  # 422 for values no column can hold, 400 for a body that cannot be read
+        abort(make_response(jsonify({"error": err.message, "errors": err.errors or {"": [err.message]}}),
+                            422 if err.errors else 400))
+    if not isinstance(body, dict):
+        message = _("The body must be a JSON object.")
         abort(make_response(jsonify({"error": message, "errors": {"": [message]}}), 400))
+    g.formflow_posted = body
+
+
+def posted_object():
+    """A page's posted JSON object, as checked before the route ran ({} when none was posted)."""
+    return g.get("formflow_posted") or {}
 
 
 def init_app(app):

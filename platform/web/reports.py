@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from flask import Response, abort, flash, jsonify, make_response, redirect, render_template, request, \
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, \
     send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from .. import clock
+from .. import clock, inputs
 from ..api.reports import range_filters
 from ..extensions import db
 from ..forms import catalog, definitions
@@ -57,20 +57,6 @@ def _palette():
     return out
 
 
-def _body():
-    """The request's JSON object ({} when there is none); a 400 that says why when the body is
-    not an object or is nested too deeply for the parser."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        abort(make_response(jsonify({"errors": {"": [_("The report is nested too deeply to read.")]}}), 400))
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        abort(make_response(jsonify({"errors": {"": [_("The body must be a JSON object.")]}}), 400))
-    return body
-
-
 @bp.get("/reports")
 @login_required
 def report_list():
@@ -90,7 +76,7 @@ def report_builder():
 @bp.post("/reports/builder/preview")
 @login_required
 def report_preview():
-    defn = {"key": "preview", **_body()}
+    defn = {"key": "preview", **inputs.posted_object()}
     try:
         result = compiler.run(defn, current_user)
     except compiler.ReportInvalid as err:
@@ -103,7 +89,7 @@ def report_preview():
 def report_save():
     if current_user.role not in BUILDER_ROLES:
         abort(403)
-    defn = _body()
+    defn = inputs.posted_object()
     try:
         report, _changed = store.save(defn, current_user)
     except compiler.ReportInvalid as err:
@@ -230,7 +216,7 @@ def dashboard_layout(key):
     if current_user.role not in BUILDER_ROLES:
         abort(403)
     dash = store.get(key, "dashboard") or abort(404)
-    order = [t for t in _body().get("tiles") or [] if isinstance(t, dict)]
+    order = [t for t in inputs.posted_object().get("tiles") or [] if isinstance(t, dict)]
     tiles = {store.tile_id(t): t for t in dash.body["tiles"]}
     names = [str(t.get("id") or t.get("report")) for t in order]
     if sorted(names) != sorted(tiles):

@@ -1,5 +1,5 @@
 """Admin pages for workflow rules: list, edit with live checks, dry run, history, run log."""
-from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -151,7 +151,7 @@ def admin_rule_rollback(key, number):
 @admin_required
 def admin_check_expression():
     """Live checks for the rule editor (session + CSRF, unlike the bearer-token API)."""
-    data = _posted_json()
+    data = inputs.posted_object()
     try:
         problems = expressions.check_for_form(str(data.get("form")), str(data.get("expression", "")))
     except LookupError:
@@ -163,7 +163,7 @@ def admin_check_expression():
 @admin_required
 def admin_rule_dry_run(key):
     rule = rules.get(key) or abort(404)
-    rid = inputs.whole_number(_posted_json().get("record"), 1, inputs.MAX_ID)
+    rid = inputs.whole_number(inputs.posted_object().get("record"), 1, inputs.MAX_ID)
     record = access.get_record(current_user, rid) if rid is not None else None
     if record is None or record.form.key != rule.form_key:
         return jsonify({"error": _("Give the id of a record of form “%(form)s”", form=rule.form_key)}), 422
@@ -175,7 +175,7 @@ def admin_rule_dry_run(key):
 def admin_rule_simulate(key):
     from datetime import date, datetime, timedelta
     rule = rules.get(key) or abort(404)
-    data = _posted_json()
+    data = inputs.posted_object()
     try:
         start, end = date.fromisoformat(str(data.get("from"))), date.fromisoformat(str(data.get("to")))
         end += timedelta(days=1)
@@ -196,7 +196,7 @@ def admin_rule_catch_up(key):
     rule = rules.get(key) or abort(404)
     if rule.trigger_type != "time" or rule.timing_since is None:
         return jsonify({"error": _("Only a time rule saved since this version can catch up")}), 422
-    data = _posted_json()
+    data = inputs.posted_object()
     try:
         day = date.fromisoformat(str(data.get("since")))
     except ValueError:
@@ -215,18 +215,6 @@ def admin_rule_catch_up(key):
 def admin_job(job_id):
     job = db.session.get(Job, job_id) or abort(404)
     return jsonify(jobs.as_json(job))
-
-
-def _posted_json():
-    """The posted JSON object ({} for none); a 400 (422 for values no column can store) saying
-    why it cannot be used, so a deep or broken body is refused rather than a 500."""
-    if not request.is_json:
-        return {}
-    try:
-        data = inputs.parse_json(request.get_data(as_text=True))
-    except inputs.BadJSON as err:
-        abort(make_response(jsonify({"error": err.message, "errors": err.errors}), 422 if err.errors else 400))
-    return data if isinstance(data, dict) else {}
 
 
 @bp.get("/admin/runs")
